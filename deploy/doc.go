@@ -1,0 +1,11 @@
+// Package deploy is the contract between stevedore's targets and the programs that drive them.
+//
+// A [Target] turns a [Release] into a [Plan] by reading live state, without side effects. A
+// plan shows its change as a readable diff, applies it and waits until it has settled, and can
+// restore exactly what it observed. [Run] drives one or several targets through plan, apply
+// and, when anything fails, times out or is cancelled, rollback.
+//
+// Targets report progress as [Event] values to an optional callback and log through a
+// *slog.Logger; nothing in stevedore prints. Errors carry a sentinel such as [ErrNotFound] or
+// [ErrThrottled] for errors.Is, while errors.As still reaches the AWS SDK's own error.
+package deploy

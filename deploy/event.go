@@ -1,0 +1,46 @@
+package deploy
+
+import "time"
+
+// Phase says which part of a deploy an event belongs to.
+type Phase string
+
+// The phases of a deploy, in the order they normally happen.
+const (
+	PhasePlan     Phase = "plan"     // reading live state and computing the change
+	PhaseApply    Phase = "apply"    // making the change (register, update, send)
+	PhaseWait     Phase = "wait"     // waiting for the change to settle
+	PhaseRollback Phase = "rollback" // restoring what the plan observed
+	PhaseDone     Phase = "done"     // the target settled on the new release
+	PhaseFailed   Phase = "failed"   // the target failed; a rollback may follow
+)
+
+// Event is one step of progress. Targets fill what they know; Run stamps Time.
+type Event struct {
+	Time    time.Time
+	Target  string
+	Phase   Phase
+	Message string
+	Counts  Counts
+}
+
+// Counts are the unit counts a target reports while it waits. For ECS a unit is a task, for
+// EC2 an instance, for Kubernetes a pod. Zero values mean "not reported".
+type Counts struct {
+	Desired int // units wanted
+	Updated int // units running the new release and healthy
+	Running int // units running, old and new
+	Pending int // units starting
+	Failed  int // units that failed during this rollout
+}
+
+// EventFunc receives progress events. Run serialises its calls, so it need not be safe for
+// concurrent use when it is passed to Run.
+type EventFunc func(Event)
+
+// Emit calls f with e if f is not nil.
+func (f EventFunc) Emit(e Event) {
+	if f != nil {
+		f(e)
+	}
+}

@@ -1,0 +1,29 @@
+package deploy
+
+import "context"
+
+// Target is a place a release can be rolled out to: an ECS service, an EC2 fleet, a
+// Kubernetes workload. Implementations read live state in Plan and change nothing there.
+type Target interface {
+	// Name identifies the target in events, logs and errors, such as "ecs:prod/web".
+	Name() string
+	// Plan reads live state and computes what applying r would change, without side effects.
+	Plan(ctx context.Context, r Release) (Plan, error)
+}
+
+// Plan is one target's computed change. It remembers what it observed so that Rollback can
+// restore exactly that.
+type Plan interface {
+	// Changed reports whether Apply would change anything.
+	Changed() bool
+	// Diff is a readable diff (made with go-cmp) of observed and desired state; empty when
+	// nothing changes.
+	Diff() string
+	// Apply makes the change and waits until it has settled or failed. It reports progress to
+	// emit, which may be nil.
+	Apply(ctx context.Context, emit EventFunc) error
+	// Rollback restores the state the plan observed, waiting until it has settled. It is safe
+	// to call after a failed, partial or cancelled Apply, and does nothing if Apply changed
+	// nothing.
+	Rollback(ctx context.Context, emit EventFunc) error
+}
