@@ -39,11 +39,9 @@ type SecretRef struct {
 	ValueFrom string
 }
 
-// Validate reports the first thing in r that no target could apply.
+// Validate reports the first thing in r that no target could apply. An empty release is
+// valid: with a target's force option it restarts what runs.
 func (r Release) Validate() error {
-	if len(r.Images) == 0 && len(r.Env) == 0 && len(r.Secrets) == 0 && r.Version == "" {
-		return Errorf(ErrInvalid, "", "validate release", "the release is empty: set Version, Images, Env or Secrets")
-	}
 	for name, img := range r.Images {
 		if strings.TrimSpace(img) == "" {
 			return Errorf(ErrInvalid, "", "validate release", "image for container %q is empty", name)

@@ -328,8 +328,8 @@ func TestRunRejectsEmptyInput(t *testing.T) {
 		t.Errorf("no targets: err = %v, want ErrInvalid", err)
 	}
 	ft := &fakeTarget{name: "t"}
-	if _, err := deploy.Run(t.Context(), deploy.Release{}, []deploy.Target{ft}, nil); !errors.Is(err, deploy.ErrInvalid) {
-		t.Errorf("empty release: err = %v, want ErrInvalid", err)
+	if _, err := deploy.Run(t.Context(), deploy.Release{Env: []deploy.EnvChange{{Name: "1BAD"}}}, []deploy.Target{ft}, nil); !errors.Is(err, deploy.ErrInvalid) {
+		t.Errorf("invalid release: err = %v, want ErrInvalid", err)
 	}
 	if len(ft.events()) != 0 {
 		t.Errorf("an invalid release was planned: %v", ft.events())

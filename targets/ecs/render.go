@@ -1,0 +1,394 @@
+package ecs
+
+import (
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/imageref"
+)
+
+// RenderOptions tune Render. The zero value is ready to use.
+type RenderOptions struct {
+	// Logger receives a debug record for every key dropped because RegisterTaskDefinition
+	// does not accept it; nil discards them.
+	Logger *slog.Logger
+}
+
+// Render applies r's images, environment and secrets to a task definition and returns the
+// RegisterTaskDefinition input in the wire format (`aws ecs register-task-definition
+// --cli-input-json` accepts it), so it can be diffed against a file kept in a repository.
+//
+// doc is what `aws ecs describe-task-definition --include TAGS` prints, with or without the
+// outer "taskDefinition" key. Keys the register call does not accept are dropped at any depth
+// (see the package documentation); tags are carried over, and omitted when there are none;
+// empty strings are kept; a null value is an error naming its path.
+func Render(doc []byte, r deploy.Release, opts *RenderOptions) ([]byte, error) {
+	var log *slog.Logger
+	if opts != nil {
+		log = opts.Logger
+	}
+	_, out, err := render(doc, r, log)
+	return out, err
+}
+
+// RegisterInput decodes a rendered task definition into the SDK's register input.
+func RegisterInput(rendered []byte) (*ecs.RegisterTaskDefinitionInput, error) {
+	var in ecs.RegisterTaskDefinitionInput
+	dec := json.NewDecoder(strings.NewReader(string(rendered)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, deploy.Wrap(deploy.ErrInvalid, "", "decode task definition", err,
+			"a value has a type RegisterTaskDefinition does not accept (numbers such as cpu and memory at the top level are strings)")
+	}
+	return &in, nil
+}
+
+// render returns the cleaned task definition as observed and as it will be registered.
+func render(doc []byte, r deploy.Release, log *slog.Logger) (old, rendered []byte, err error) {
+	if err := r.Validate(); err != nil {
+		return nil, nil, err
+	}
+	td, tags, err := splitDocument(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := containerNames(td)
+	if err != nil {
+		return nil, nil, err
+	}
+	if old, err = clean(td, tags, nil); err != nil {
+		return nil, nil, err
+	}
+	patched := slices.Clone(td)
+	for _, name := range r.ImageNames() {
+		if patched, err = setImage(patched, names, name, r.Images[name]); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, e := range r.Env {
+		if patched, err = setEnv(patched, names, e); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, s := range r.Secrets {
+		if patched, err = setSecret(patched, names, s); err != nil {
+			return nil, nil, err
+		}
+	}
+	rendered, err = clean(patched, tags, log)
+	return old, rendered, err
+}
+
+// splitDocument returns the task definition object and the tags beside it, if any.
+func splitDocument(doc []byte) ([]byte, gjson.Result, error) {
+	if !gjson.ValidBytes(doc) {
+		return nil, gjson.Result{}, invalid("the task definition is not valid JSON")
+	}
+	root := gjson.ParseBytes(doc)
+	if !root.IsObject() {
+		return nil, gjson.Result{}, invalid("the task definition must be a JSON object, not %s", root.Type)
+	}
+	if w := root.Get("taskDefinition"); w.Exists() {
+		if !w.IsObject() {
+			return nil, gjson.Result{}, invalid(`"taskDefinition" must be an object`)
+		}
+		return []byte(w.Raw), root.Get("tags"), nil
+	}
+	return doc, gjson.Result{}, nil
+}
+
+func containerNames(td []byte) ([]string, error) {
+	if f := gjson.GetBytes(td, "family"); f.Type != gjson.String || f.Str == "" {
+		return nil, invalid(`"family" is missing or not a string`)
+	}
+	cds := gjson.GetBytes(td, "containerDefinitions")
+	if !cds.IsArray() || len(cds.Array()) == 0 {
+		return nil, invalid(`"containerDefinitions" must be a non-empty array`)
+	}
+	var names []string
+	for i, c := range cds.Array() {
+		n := c.Get("name")
+		if n.Type != gjson.String || n.Str == "" {
+			return nil, invalid("containerDefinitions[%d] has no name", i)
+		}
+		names = append(names, n.Str)
+	}
+	return names, nil
+}
+
+// setImage sets the image of the named container, or, for the empty name, of the container
+// whose image repository matches, else of the only container.
+func setImage(td []byte, names []string, name, image string) ([]byte, error) {
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	i := slices.Index(names, name)
+	if name == "" {
+		i, err = matchContainer(td, names, ref)
+		if err != nil {
+			return nil, err
+		}
+	} else if i < 0 {
+		return nil, invalid("no container named %q; the task definition has %s", name, quoteList(names))
+	}
+	return sjson.SetBytes(td, "containerDefinitions."+strconv.Itoa(i)+".image", image)
+}
+
+func matchContainer(td []byte, names []string, ref imageref.Ref) (int, error) {
+	var matches []int
+	for i, c := range gjson.GetBytes(td, "containerDefinitions.#.image").Array() {
+		if cur, err := imageref.Parse(c.Str); err == nil && cur.Name() == ref.Name() {
+			matches = append(matches, i)
+		}
+	}
+	switch {
+	case len(matches) == 1:
+		return matches[0], nil
+	case len(matches) > 1:
+		var ms []string
+		for _, i := range matches {
+			ms = append(ms, names[i])
+		}
+		return 0, invalid("containers %s all run %s; name the one to update", quoteList(ms), ref.Name())
+	case len(names) == 1:
+		return 0, nil
+	}
+	return 0, invalid("no container runs %s and there are %d containers (%s); name the one to update", ref.Name(), len(names), quoteList(names))
+}
+
+// containersFor returns the indexes a change applies to: the named container, or all.
+func containersFor(names []string, container string) ([]int, error) {
+	if container == "" {
+		idx := make([]int, len(names))
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx, nil
+	}
+	i := slices.Index(names, container)
+	if i < 0 {
+		return nil, invalid("no container named %q; the task definition has %s", container, quoteList(names))
+	}
+	return []int{i}, nil
+}
+
+// setEnv sets or unsets one variable. A variable is either plain or a secret, so setting
+// one removes the other of the same name.
+func setEnv(td []byte, names []string, e deploy.EnvChange) ([]byte, error) {
+	idx, err := containersFor(names, e.Container)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range idx {
+		base := "containerDefinitions." + strconv.Itoa(i)
+		if td, err = removeNamed(td, base+".secrets", e.Name); err != nil {
+			return nil, err
+		}
+		if e.Unset {
+			if td, err = removeNamed(td, base+".environment", e.Name); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if td, err = upsertNamed(td, base+".environment", e.Name, "value", e.Value); err != nil {
+			return nil, err
+		}
+	}
+	return td, nil
+}
+
+func setSecret(td []byte, names []string, s deploy.SecretRef) ([]byte, error) {
+	idx, err := containersFor(names, s.Container)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range idx {
+		base := "containerDefinitions." + strconv.Itoa(i)
+		if td, err = removeNamed(td, base+".environment", s.Name); err != nil {
+			return nil, err
+		}
+		if td, err = upsertNamed(td, base+".secrets", s.Name, "valueFrom", s.ValueFrom); err != nil {
+			return nil, err
+		}
+	}
+	return td, nil
+}
+
+// upsertNamed sets field of the {"name": name} entry of the array at path, appending one if
+// there is none (and creating the array if needed).
+func upsertNamed(td []byte, path, name, field, value string) ([]byte, error) {
+	for j, n := range gjson.GetBytes(td, path+".#.name").Array() {
+		if n.Str == name {
+			return sjson.SetBytes(td, path+"."+strconv.Itoa(j)+"."+field, value)
+		}
+	}
+	entry, err := json.Marshal(map[string]string{"name": name, field: value})
+	if err != nil {
+		return nil, err
+	}
+	return sjson.SetRawBytes(td, path+".-1", entry)
+}
+
+// removeNamed removes every {"name": name} entry of the array at path.
+func removeNamed(td []byte, path, name string) ([]byte, error) {
+	entries := gjson.GetBytes(td, path+".#.name").Array()
+	var err error
+	for j := len(entries) - 1; j >= 0; j-- {
+		if entries[j].Str == name {
+			if td, err = sjson.DeleteBytes(td, path+"."+strconv.Itoa(j)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return td, nil
+}
+
+// clean writes td keeping only what RegisterTaskDefinition accepts, plus tags when there are
+// any. It rejects nulls and values of the wrong JSON type, naming their path.
+func clean(td []byte, tags gjson.Result, log *slog.Logger) ([]byte, error) {
+	c := cleaner{buf: make([]byte, 0, len(td)), log: log}
+	root := gjson.ParseBytes(td)
+	s := registerShape()
+	c.buf = append(c.buf, '{')
+	first := true
+	var err error
+	root.ForEach(func(k, v gjson.Result) bool {
+		child := s.field(k.Str)
+		if child == nil {
+			c.drop(k.Str)
+			return true
+		}
+		if strings.EqualFold(k.Str, "tags") {
+			if !tags.Exists() {
+				tags = v
+			}
+			return true
+		}
+		first, err = c.member(first, k, v, child, k.Str)
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if tags.Exists() && !(tags.IsArray() && len(tags.Array()) == 0) {
+		k := gjson.Result{Type: gjson.String, Str: "tags", Raw: `"tags"`}
+		if _, err = c.member(first, k, tags, s.field("tags"), "tags"); err != nil {
+			return nil, err
+		}
+	}
+	c.buf = append(c.buf, '}')
+	return c.buf, nil
+}
+
+type cleaner struct {
+	buf []byte
+	log *slog.Logger
+}
+
+func (c *cleaner) drop(path string) {
+	if c.log != nil {
+		c.log.Debug("dropping a key RegisterTaskDefinition does not accept", "key", path)
+	}
+}
+
+func (c *cleaner) member(first bool, k, v gjson.Result, s *shape, path string) (bool, error) {
+	if v.Type == gjson.Null {
+		return first, invalid("%s is null; remove the key or give it a value", path)
+	}
+	if !first {
+		c.buf = append(c.buf, ',')
+	}
+	c.buf = append(c.buf, k.Raw...)
+	c.buf = append(c.buf, ':')
+	return false, c.value(path, v, s)
+}
+
+func (c *cleaner) value(path string, v gjson.Result, s *shape) error {
+	var err error
+	switch s.kind {
+	case shapeObject, shapeMap:
+		if !v.IsObject() {
+			return invalid("%s must be an object, not %s", path, kindOf(v))
+		}
+		c.buf = append(c.buf, '{')
+		first := true
+		v.ForEach(func(k, val gjson.Result) bool {
+			p := path + "." + k.Str
+			child := s.elem
+			if s.kind == shapeObject {
+				if child = s.field(k.Str); child == nil {
+					c.drop(p)
+					return true
+				}
+			}
+			first, err = c.member(first, k, val, child, p)
+			return err == nil
+		})
+		c.buf = append(c.buf, '}')
+	case shapeList:
+		if !v.IsArray() {
+			return invalid("%s must be an array, not %s", path, kindOf(v))
+		}
+		c.buf = append(c.buf, '[')
+		i := 0
+		v.ForEach(func(_, val gjson.Result) bool {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			if val.Type == gjson.Null {
+				err = invalid("%s is null; remove it or give it a value", p)
+				return false
+			}
+			if i > 0 {
+				c.buf = append(c.buf, ',')
+			}
+			i++
+			err = c.value(p, val, s.elem)
+			return err == nil
+		})
+		c.buf = append(c.buf, ']')
+	default:
+		if v.IsObject() || v.IsArray() {
+			return invalid("%s must be a single value, not %s", path, kindOf(v))
+		}
+		c.buf = append(c.buf, v.Raw...)
+	}
+	return err
+}
+
+func (s *shape) field(name string) *shape {
+	if f, ok := s.fields[name]; ok {
+		return f
+	}
+	return s.fields[strings.ToLower(name)]
+}
+
+func kindOf(v gjson.Result) string {
+	switch {
+	case v.IsObject():
+		return "an object"
+	case v.IsArray():
+		return "an array"
+	}
+	return "a " + strings.ToLower(v.Type.String())
+}
+
+func invalid(format string, args ...any) error {
+	return deploy.Errorf(deploy.ErrInvalid, "", "render task definition", format, args...)
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
+}
+
