@@ -391,4 +391,3 @@ func quoteList(names []string) string {
 	}
 	return strings.Join(q, ", ")
 }
-
