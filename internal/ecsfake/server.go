@@ -1,0 +1,224 @@
+// Package ecsfake is an in-process ECS that speaks the service's JSON 1.1 wire protocol, so
+// the real SDK client can be tested against it. Deployments progress with time (the caller's
+// clock, so testing/synctest drives it): tasks start one per step, old ones drain, and images
+// given a failing Behavior make tasks stop with reasons, trip the deployment circuit breaker
+// and, when rollback is on, make ECS roll the service back by itself.
+package ecsfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	targetPrefix = "AmazonEC2ContainerServiceV20141113."
+	Region       = "us-east-1"
+	Account      = "123456789012"
+)
+
+// Behavior scripts what tasks running an image do.
+type Behavior struct {
+	// StartEvery is how long each task takes to start; 0 means the server's StepInterval.
+	StartEvery time.Duration
+	// Fail makes every task stop right after it starts.
+	Fail bool
+	// StoppedReason, ContainerReason and ExitCode describe a failed task; a nil ExitCode
+	// means the container never ran (say, the image could not be pulled).
+	StoppedReason   string
+	ContainerReason string
+	ExitCode        *int
+}
+
+// Fault is an error the server answers instead of doing the call.
+type Fault struct {
+	Code    string // error type, e.g. ThrottlingException or ServerException
+	Status  int    // HTTP status; 0 means 400
+	Message string
+	Times   int // how many calls it answers; < 0 means all
+}
+
+// Server is the fake. Its zero value is not usable; call New.
+type Server struct {
+	// StepInterval is how often a deployment makes progress; New sets 10s.
+	StepInterval time.Duration
+
+	mu        sync.Mutex
+	now       func() time.Time
+	taskDefs  map[string]*taskDef // by ARN
+	latest    map[string]int      // family -> highest revision
+	clusters  map[string]*cluster
+	behaviors map[string]Behavior // by image
+	faults    map[string][]*Fault
+	requests  map[string][]json.RawMessage
+	seq       int
+}
+
+// New returns a fake ECS whose clock is now (time.Now if nil).
+func New(now func() time.Time) *Server {
+	if now == nil {
+		now = time.Now
+	}
+	return &Server{
+		StepInterval: 10 * time.Second,
+		now:          now,
+		taskDefs:     map[string]*taskDef{},
+		latest:       map[string]int{},
+		clusters:     map[string]*cluster{},
+		behaviors:    map[string]Behavior{},
+		faults:       map[string][]*Fault{},
+		requests:     map[string][]json.RawMessage{},
+	}
+}
+
+// SetBehavior scripts the tasks that run image.
+func (s *Server) SetBehavior(image string, b Behavior) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.behaviors[image] = b
+}
+
+// Inject makes the next f.Times calls of op (e.g. "DescribeServices") fail with f.
+func (s *Server) Inject(op string, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[op] = append(s.faults[op], &f)
+}
+
+// Requests returns the bodies of the calls made to op, including those answered with a fault.
+func (s *Server) Requests(op string) []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]json.RawMessage(nil), s.requests[op]...)
+}
+
+// Calls returns how many calls were made to op.
+func (s *Server) Calls(op string) int { return len(s.Requests(op)) }
+
+// TotalCalls returns how many calls were made in all.
+func (s *Server) TotalCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		n += len(r)
+	}
+	return n
+}
+
+// HTTPClient returns a client that hands requests straight to the server's handler, with no
+// sockets, so tests run inside a testing/synctest bubble.
+func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: handlerTransport{s}} }
+
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// ServeHTTP answers one ECS call in the awsJson1_1 protocol.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	if r.Method != http.MethodPost || !ok {
+		writeErr(w, 400, "UnknownOperationException", "expected POST with X-Amz-Target "+targetPrefix+"<Operation>")
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeErr(w, 400, "SerializationException", err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests[op] = append(s.requests[op], json.RawMessage(body))
+	if f := s.takeFault(op); f != nil {
+		st := f.Status
+		if st == 0 {
+			st = 400
+		}
+		msg := f.Message
+		if msg == "" {
+			msg = "injected " + f.Code
+		}
+		writeErr(w, st, f.Code, msg)
+		return
+	}
+	h, ok := handlers[op]
+	if !ok {
+		writeErr(w, 400, "UnknownOperationException", "ecsfake does not implement "+op)
+		return
+	}
+	out, err := h(s, body)
+	if err != nil {
+		var ae *apiError
+		if e, ok := err.(*apiError); ok {
+			ae = e
+		} else {
+			ae = &apiError{"SerializationException", err.Error()}
+		}
+		writeErr(w, 400, ae.code, ae.msg)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-Requestid", fmt.Sprintf("fake-%d", len(s.requests[op])))
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (s *Server) takeFault(op string) *Fault {
+	fs := s.faults[op]
+	if len(fs) == 0 {
+		return nil
+	}
+	f := fs[0]
+	if f.Times > 0 {
+		f.Times--
+		if f.Times == 0 {
+			s.faults[op] = fs[1:]
+		}
+	}
+	return f
+}
+
+type apiError struct{ code, msg string }
+
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
+
+func clientErr(format string, args ...any) error {
+	return &apiError{"ClientException", fmt.Sprintf(format, args...)}
+}
+
+func writeErr(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-Errortype", code)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+}
+
+func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
+
+func (s *Server) nextID() string {
+	s.seq++
+	return fmt.Sprintf("%012x", s.seq*7919)
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

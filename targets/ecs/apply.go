@@ -1,0 +1,94 @@
+package ecs
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/tidwall/gjson"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/awserr"
+)
+
+// Apply registers the new task definition (once, however often Apply is called), runs the
+// migration task if one is set, updates the service and, unless NoWait is set, waits until
+// the service has settled on the new revision or failed.
+func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
+	t := p.t
+	if !p.Changed() {
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "no change: the service already runs " + shortTD(p.Observed())})
+		return nil
+	}
+	want, err := p.register(ctx, emit)
+	if err != nil {
+		return err
+	}
+	if m := t.c.opts.Migration; m != nil {
+		if err := p.runMigration(ctx, want, m, emit); err != nil {
+			return err
+		}
+	}
+	since, err := p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, emit)
+	if err != nil {
+		return err
+	}
+	if t.c.opts.NoWait {
+		return nil
+	}
+	return t.waitStable(ctx, want, since, deploy.PhaseWait, emit)
+}
+
+// register registers the rendered task definition unless this plan already did, and returns
+// the ARN the service should run.
+func (p *Plan) register(ctx context.Context, emit deploy.EventFunc) (string, error) {
+	t := p.t
+	if !p.tdChanged {
+		return p.Observed(), nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.registered != "" {
+		return p.registered, nil
+	}
+	in, err := RegisterInput(p.rendered)
+	if err != nil {
+		return "", err
+	}
+	// The SDK retries throttling with backoff; never loop around this call, it is throttled
+	// hard (about 1/s sustained) and every success is a new revision.
+	out, err := t.c.api.RegisterTaskDefinition(ctx, in)
+	if err != nil {
+		return "", awserr.Wrap(t.Name(), "register task definition "+aws.ToString(in.Family), err, "")
+	}
+	p.registered = aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+	t.log().InfoContext(ctx, "registered task definition", "target", t.Name(), "arn", p.registered)
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "registered " + shortTD(p.registered)})
+	return p.registered, nil
+}
+
+// updateService points the service at td and returns the creation time of the deployment
+// that rolls it out.
+func (p *Plan) updateService(ctx context.Context, td string, desired *int32, force bool, emit deploy.EventFunc) (time.Time, error) {
+	t := p.t
+	in := &ecs.UpdateServiceInput{Cluster: aws.String(t.c.name), Service: aws.String(t.service),
+		TaskDefinition: aws.String(td), DesiredCount: desired, ForceNewDeployment: force}
+	p.mu.Lock()
+	p.updated = true // a failed call may still have reached the service: roll back regardless
+	p.mu.Unlock()
+	out, err := t.c.api.UpdateService(ctx, in)
+	if err != nil {
+		return time.Time{}, awserr.Wrap(t.Name(), "update service to "+shortTD(td), err, "")
+	}
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "updated service to " + shortTD(td)})
+	for _, d := range out.Service.Deployments {
+		if aws.ToString(d.Status) == "PRIMARY" && aws.ToString(d.TaskDefinition) == td {
+			return aws.ToTime(d.CreatedAt), nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+func gjsonFamily(doc []byte) string { return gjson.GetBytes(doc, "family").Str }
+

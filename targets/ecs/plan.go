@@ -1,0 +1,150 @@
+package ecs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/awserr"
+)
+
+// Plan is the change one release makes to one ECS service. It remembers the revision and
+// desired count it observed, which Rollback restores.
+type Plan struct {
+	t         *Target
+	rel       deploy.Release
+	observed  types.Service
+	oldTD     []byte // the starting task definition, cleaned
+	rendered  []byte // what Apply registers
+	tdChanged bool
+	diff      string
+
+	mu         sync.Mutex
+	registered string // ARN Apply registered
+	updated    bool   // UpdateService was called
+}
+
+// Plan reads the service and its task definition and renders the new one. It changes nothing.
+func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error) {
+	return t.plan(ctx, r)
+}
+
+func (t *Target) plan(ctx context.Context, r deploy.Release) (*Plan, error) {
+	svc, err := t.describeService(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c := svc.DeploymentController; c != nil && c.Type != types.DeploymentControllerTypeEcs {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan",
+			"the service uses the %s deployment controller; stevedore drives only the ECS rolling update controller", c.Type)
+	}
+	doc := t.c.opts.TaskDefinitionJSON
+	if doc == nil {
+		from := t.c.opts.TaskDefinition
+		if from == "" {
+			from = aws.ToString(svc.TaskDefinition)
+		}
+		_, err := t.c.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+			TaskDefinition: aws.String(from), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}},
+			captureBody(&doc))
+		if err != nil {
+			kind := awserr.Kind(err)
+			if kind == deploy.ErrInvalid { // ECS answers ClientException for an unknown task definition
+				kind = deploy.ErrNotFound
+			}
+			return nil, deploy.Wrap(kind, t.Name(), "describe task definition "+from, err,
+				"check the family or revision (Options.TaskDefinition) and the region")
+		}
+		if len(doc) == 0 {
+			return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "describe task definition "+from,
+				"the API client returned no response body; the ECS target needs a client built on the SDK's HTTP stack")
+		}
+	}
+	old, rendered, err := render(doc, r, t.log().With("target", t.Name()))
+	if err != nil {
+		if de, ok := err.(*deploy.Error); ok {
+			de.Target = t.Name()
+		}
+		return nil, err
+	}
+	p := &Plan{t: t, rel: r, observed: *svc, oldTD: old, rendered: rendered, tdChanged: !bytes.Equal(old, rendered)}
+	p.diff = p.makeDiff()
+	if len(svc.Deployments) > 1 {
+		t.log().WarnContext(ctx, "the service is already mid-deployment; rollback will return it to the revision it names now",
+			"target", t.Name(), "taskDefinition", shortTD(aws.ToString(svc.TaskDefinition)))
+	}
+	return p, nil
+}
+
+func (t *Target) describeService(ctx context.Context) (*types.Service, error) {
+	out, err := t.c.api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(t.c.name), Services: []string{t.service}})
+	if err != nil {
+		return nil, awserr.Wrap(t.Name(), "describe service", err, "check the cluster name and the region")
+	}
+	if len(out.Services) == 0 {
+		return nil, deploy.Errorf(deploy.ErrNotFound, t.Name(), "describe service",
+			"service %q is MISSING from cluster %q; create it first or check the name", t.service, t.c.name)
+	}
+	svc := out.Services[0]
+	if s := aws.ToString(svc.Status); s != "ACTIVE" {
+		return nil, deploy.Errorf(deploy.ErrNotFound, t.Name(), "describe service", "the service is %s, not ACTIVE", s)
+	}
+	return &svc, nil
+}
+
+// Changed reports whether Apply would register a task definition or update the service.
+func (p *Plan) Changed() bool {
+	o := p.t.c.opts
+	return p.tdChanged || o.ForceNewDeployment || (o.DesiredCount != nil && *o.DesiredCount != p.observed.DesiredCount)
+}
+
+// Diff shows the task definition and service settings before and after, made with go-cmp.
+func (p *Plan) Diff() string { return p.diff }
+
+// Rendered is the task definition Apply registers, in the wire format.
+func (p *Plan) Rendered() []byte { return p.rendered }
+
+// Observed is the ARN of the task definition the service ran when the plan was made.
+func (p *Plan) Observed() string { return aws.ToString(p.observed.TaskDefinition) }
+
+// Registered is the ARN Apply registered, or "" if it has not (or the task definition did not
+// change).
+func (p *Plan) Registered() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.registered
+}
+
+type serviceSettings struct {
+	TaskDefinition     string
+	DesiredCount       int32
+	ForceNewDeployment bool
+}
+
+func (p *Plan) makeDiff() string {
+	if !p.Changed() {
+		return ""
+	}
+	var before, after any
+	_ = json.Unmarshal(p.oldTD, &before)
+	_ = json.Unmarshal(p.rendered, &after)
+	o := p.t.c.opts
+	svcBefore := serviceSettings{TaskDefinition: shortTD(p.Observed()), DesiredCount: p.observed.DesiredCount}
+	svcAfter := svcBefore
+	if p.tdChanged {
+		svcAfter.TaskDefinition = gjsonFamily(p.rendered) + ":<new revision>"
+	}
+	if o.DesiredCount != nil {
+		svcAfter.DesiredCount = *o.DesiredCount
+	}
+	svcAfter.ForceNewDeployment = o.ForceNewDeployment
+	return "task definition (-observed +rendered):\n" + cmp.Diff(before, after) +
+		"service " + p.t.Name() + " (-observed +planned):\n" + cmp.Diff(svcBefore, svcAfter)
+}

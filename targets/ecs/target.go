@@ -1,0 +1,109 @@
+package ecs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+)
+
+// API is the part of the ECS client the target calls; *ecs.Client satisfies it.
+type API interface {
+	DescribeServices(context.Context, *ecs.DescribeServicesInput, ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
+	DescribeTaskDefinition(context.Context, *ecs.DescribeTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error)
+	RegisterTaskDefinition(context.Context, *ecs.RegisterTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.RegisterTaskDefinitionOutput, error)
+	DeregisterTaskDefinition(context.Context, *ecs.DeregisterTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.DeregisterTaskDefinitionOutput, error)
+	UpdateService(context.Context, *ecs.UpdateServiceInput, ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
+	ListTasks(context.Context, *ecs.ListTasksInput, ...func(*ecs.Options)) (*ecs.ListTasksOutput, error)
+	DescribeTasks(context.Context, *ecs.DescribeTasksInput, ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error)
+	RunTask(context.Context, *ecs.RunTaskInput, ...func(*ecs.Options)) (*ecs.RunTaskOutput, error)
+}
+
+// Polling bounds: the first poll comes right after UpdateService, then the interval grows
+// from MinPollInterval by half each time up to MaxPollInterval, never slower than 15 s.
+const (
+	DefaultPollInterval = 2 * time.Second
+	MaxPollInterval     = 15 * time.Second
+)
+
+// Options tune a target. The zero value registers a new revision from the service's current
+// task definition, updates the service and waits.
+type Options struct {
+	// Logger receives debug and info records; nil discards them.
+	Logger *slog.Logger
+	// TaskDefinition is the family, family:revision or ARN to start from; empty means the
+	// revision the service runs now.
+	TaskDefinition string
+	// TaskDefinitionJSON, when set, is the starting task definition instead: a file's content
+	// in the form `aws ecs describe-task-definition` prints, with or without "taskDefinition".
+	TaskDefinitionJSON []byte
+	// ForceNewDeployment starts a new deployment even when the task definition is unchanged.
+	ForceNewDeployment bool
+	// DesiredCount changes the service's desired count; nil leaves it as it is.
+	DesiredCount *int32
+	// NoWait returns as soon as the service is updated.
+	NoWait bool
+	// PollInterval is the first interval between polls after the immediate one; 0 means
+	// DefaultPollInterval. Values above MaxPollInterval are lowered to it.
+	PollInterval time.Duration
+	// DeregisterOnRollback deregisters the revision this deploy registered when it is rolled
+	// back. A revision the service still runs is never deregistered.
+	DeregisterOnRollback bool
+	// Migration, when set, runs a one-off task on the new revision before the service is
+	// updated; the deploy stops if it fails.
+	Migration *Migration
+}
+
+// Cluster makes targets for services of one cluster that share a poller, so waiting on many
+// services costs one DescribeServices call per ten services per poll.
+type Cluster struct {
+	api    API
+	name   string
+	opts   Options
+	poller *poller
+}
+
+// NewCluster returns a Cluster whose targets use api and opts (nil means defaults).
+func NewCluster(api API, cluster string, opts *Options) *Cluster {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	o.PollInterval = min(o.PollInterval, MaxPollInterval)
+	c := &Cluster{api: api, name: cluster, opts: o}
+	c.poller = &poller{api: api, cluster: cluster, min: o.PollInterval, subs: map[string][]chan pollResult{}, log: o.Logger}
+	return c
+}
+
+// Service returns the target for one service of the cluster.
+func (c *Cluster) Service(name string) *Target {
+	return &Target{c: c, service: name}
+}
+
+// New returns the target for one ECS service; opts may be nil.
+func New(api API, cluster, service string, opts *Options) *Target {
+	return NewCluster(api, cluster, opts).Service(service)
+}
+
+// Target rolls releases out to one ECS service. It implements deploy.Target; its Plan
+// returns an *ecs.Plan.
+type Target struct {
+	c       *Cluster
+	service string
+}
+
+// Name is "ecs:<cluster>/<service>".
+func (t *Target) Name() string { return "ecs:" + t.c.name + "/" + t.service }
+
+func (t *Target) log() *slog.Logger { return t.c.opts.Logger }
+
+var _ deploy.Target = (*Target)(nil)

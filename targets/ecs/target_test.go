@@ -1,0 +1,513 @@
+package ecs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/smithy-go"
+	"github.com/tidwall/gjson"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/ecsfake"
+	"github.com/stevedore-dev/stevedore/targets/ecs"
+)
+
+const (
+	repo     = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web"
+	oldImage = repo + ":v1"
+	newImage = repo + ":v2"
+)
+
+var release = deploy.Release{Version: "v2", Images: map[string]string{"": newImage}}
+
+// env is one scripted ECS world: the fake, a real SDK client on it, and a clock log of calls.
+type env struct {
+	srv    *ecsfake.Server
+	client *awsecs.Client
+	mu     sync.Mutex
+	calls  []call
+}
+
+type call struct {
+	op string
+	at time.Time
+}
+
+func newEnv(t *testing.T, desired int, cb, rollback bool) *env {
+	t.Helper()
+	e := &env{srv: ecsfake.New(nil)}
+	e.srv.CreateCluster("prod")
+	if _, err := e.srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + oldImage + `","essential":true},{"name":"sidecar","image":"busybox:1"}],"tags":[{"key":"team","value":"payments"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.CreateService(ecsfake.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web:1", DesiredCount: desired, CircuitBreaker: cb, Rollback: rollback}); err != nil {
+		t.Fatal(err)
+	}
+	e.client = awsecs.New(awsecs.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://ecs.fake"),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "fake-secret", ""),
+		HTTPClient:   &http.Client{Transport: recorder{e, e.srv.HTTPClient().Transport}},
+	})
+	return e
+}
+
+type recorder struct {
+	e    *env
+	next http.RoundTripper
+}
+
+func (r recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "AmazonEC2ContainerServiceV20141113.")
+	r.e.mu.Lock()
+	r.e.calls = append(r.e.calls, call{op, time.Now()})
+	r.e.mu.Unlock()
+	return r.next.RoundTrip(req)
+}
+
+func (e *env) callTimes(op string) []time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var ts []time.Time
+	for _, c := range e.calls {
+		if c.op == op {
+			ts = append(ts, c.at)
+		}
+	}
+	return ts
+}
+
+// serviceTD asks the fake, through the SDK, which revision the service runs.
+func (e *env) serviceTD(t *testing.T) string {
+	t.Helper()
+	out, err := e.client.DescribeServices(context.Background(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := aws.ToString(out.Services[0].TaskDefinition)
+	return td[strings.LastIndex(td, "/")+1:]
+}
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []deploy.Event
+}
+
+func (l *eventLog) add(e deploy.Event) { l.mu.Lock(); l.events = append(l.events, e); l.mu.Unlock() }
+func (l *eventLog) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, e := range l.events {
+		b.WriteString(string(e.Phase) + " " + e.Message + "\n")
+	}
+	return b.String()
+}
+
+func run(t *testing.T, e *env, opts *ecs.Options, dopts *deploy.Options) (*deploy.Result, error, *eventLog) {
+	t.Helper()
+	return runCtx(t.Context(), e, opts, dopts)
+}
+
+func runCtx(ctx context.Context, e *env, opts *ecs.Options, dopts *deploy.Options) (*deploy.Result, error, *eventLog) {
+	log := &eventLog{}
+	if dopts == nil {
+		dopts = &deploy.Options{}
+	}
+	dopts.OnEvent = log.add
+	res, err := deploy.Run(ctx, release, []deploy.Target{ecs.New(e.client, "prod", "web", opts)}, dopts)
+	return res, err, log
+}
+
+func TestRolloutSuccess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, true, true)
+		start := time.Now()
+		res, err, log := run(t, e, nil, nil)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log.text())
+		}
+		if got := e.serviceTD(t); got != "web:2" {
+			t.Errorf("service runs %s, want web:2", got)
+		}
+		if n := e.srv.Calls("RegisterTaskDefinition"); n != 1 {
+			t.Errorf("RegisterTaskDefinition called %d times, want 1", n)
+		}
+		desc := e.srv.Requests("DescribeTaskDefinition")[0]
+		if gjson.GetBytes(desc, "include.0").Str != "TAGS" {
+			t.Errorf("DescribeTaskDefinition without include=TAGS: %s", desc)
+		}
+		reg := e.srv.Requests("RegisterTaskDefinition")[0]
+		if got := gjson.GetBytes(reg, `containerDefinitions.#(name=="app").image`).Str; got != newImage {
+			t.Errorf("registered app image %q, want %q", got, newImage)
+		}
+		if got := gjson.GetBytes(reg, `containerDefinitions.#(name=="sidecar").image`).Str; got != "busybox:1" {
+			t.Errorf("sidecar image changed to %q", got)
+		}
+		if got := gjson.GetBytes(reg, "tags.0.key").Str; got != "team" {
+			t.Errorf("tags not carried: %s", reg)
+		}
+		upd := e.srv.Requests("UpdateService")[0]
+		if gjson.GetBytes(upd, "desiredCount").Exists() || gjson.GetBytes(upd, "forceNewDeployment").Bool() {
+			t.Errorf("UpdateService touched desired count or forced a deployment: %s", upd)
+		}
+		// The fake takes 3 steps of 10s; with polls at +0, 2, 5, 9.5, 16.25, 26.4, 41.5 s the
+		// rollout is seen settled at the poll after 30s.
+		if took := time.Since(start); took > 45*time.Second {
+			t.Errorf("took %v to notice a 30s rollout", took)
+		}
+		text := log.text()
+		for _, want := range []string{"registered web:2", "updated service to web:2", "web:2: 1/2 running", "event: (service web) has reached a steady state.", "web:2: 2/2 running, stable", "done rolled out"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("events lack %q:\n%s", want, text)
+			}
+		}
+		p := res.Targets[0].Plan.(*ecs.Plan)
+		if p.Registered() == "" || p.Observed() == "" || !strings.Contains(p.Diff(), `+ 				"2",`) {
+			t.Errorf("plan: registered %q observed %q diff:\n%s", p.Registered(), p.Observed(), p.Diff())
+		}
+	})
+}
+
+func TestRolloutPollingCadence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 3, true, true)
+		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: 2 * time.Minute})
+		if _, err, log := run(t, e, nil, nil); err != nil {
+			t.Fatalf("Run: %v\n%s", err, log.text())
+		}
+		upd := e.callTimes("UpdateService")[0]
+		polls := e.callTimes("DescribeServices")[1:] // the first is the plan's
+		if polls[0] != upd {
+			t.Errorf("first poll %v after UpdateService, want at once", polls[0].Sub(upd))
+		}
+		var maxGap time.Duration
+		for i := 1; i < len(polls); i++ {
+			maxGap = max(maxGap, polls[i].Sub(polls[i-1]))
+		}
+		if maxGap != ecs.MaxPollInterval {
+			t.Errorf("longest gap between polls %v, want it capped at %v", maxGap, ecs.MaxPollInterval)
+		}
+		if took := polls[len(polls)-1].Sub(upd); took > 8*time.Minute+ecs.MaxPollInterval {
+			t.Errorf("an 8-minute rollout took %v to be seen", took)
+		}
+	})
+}
+
+func TestCircuitBreakerFailedThenRolledBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, true, false)
+		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+			ContainerReason: "CannotPullContainerError: ref not found"})
+		res, err, log := run(t, e, &ecs.Options{DeregisterOnRollback: true}, nil)
+		for _, w := range []error{deploy.ErrFailed, deploy.ErrRolledBack} {
+			if !errors.Is(err, w) {
+				t.Errorf("errors.Is(err, %v) = false: %v", w, err)
+			}
+		}
+		msg := err.Error()
+		for _, want := range []string{"ecs:prod/web", "the deployment failed: ECS deployment circuit breaker", "CannotPullContainerError: ref not found", "deployment failed: tasks failed to start"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("error lacks %q: %s", want, msg)
+			}
+		}
+		if got := e.serviceTD(t); got != "web:1" {
+			t.Errorf("after rollback the service runs %s, want web:1\n%s", got, log.text())
+		}
+		if !res.Targets[0].RolledBack {
+			t.Error("not marked rolled back")
+		}
+		if n := e.srv.Calls("DeregisterTaskDefinition"); n != 1 {
+			t.Errorf("DeregisterTaskDefinition called %d times, want 1 (the failed web:2)", n)
+		}
+		if got := gjson.GetBytes(e.srv.Requests("DeregisterTaskDefinition")[0], "taskDefinition").Str; !strings.HasSuffix(got, "web:2") {
+			t.Errorf("deregistered %s, want web:2", got)
+		}
+	})
+}
+
+func TestECSRollsBackByItself(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 4, true, true)
+		one := 1
+		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "Essential container in task exited", ExitCode: &one})
+		_, err, log := run(t, e, nil, nil)
+		if !errors.Is(err, deploy.ErrFailed) || !errors.Is(err, deploy.ErrRolledBack) {
+			t.Fatalf("err = %v, want ErrFailed and ErrRolledBack\n%s", err, log.text())
+		}
+		for _, want := range []string{"ECS rolled the service back to web:1 by itself", "container app: exit code 1", "Essential container in task exited"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error lacks %q: %s", want, err)
+			}
+		}
+		if got := e.serviceTD(t); got != "web:1" {
+			t.Errorf("service runs %s, want web:1", got)
+		}
+	})
+}
+
+func TestTasksFailingWithoutCircuitBreakerTimeOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, false, false)
+		one := 1
+		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, ExitCode: &one})
+		start := time.Now()
+		_, err, log := run(t, e, nil, &deploy.Options{Timeout: 5 * time.Minute})
+		if !errors.Is(err, deploy.ErrTimeout) || !errors.Is(err, deploy.ErrRolledBack) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want ErrTimeout, ErrRolledBack, DeadlineExceeded\n%s", err, log.text())
+		}
+		if !strings.Contains(err.Error(), "still waiting: web:2: 0/2 running") || !strings.Contains(err.Error(), "failed tasks") {
+			t.Errorf("timeout error does not say where it stood: %v", err)
+		}
+		if got := e.serviceTD(t); got != "web:1" {
+			t.Errorf("service runs %s, want web:1", got)
+		}
+		if took := time.Since(start); took < 5*time.Minute {
+			t.Errorf("gave up after %v", took)
+		}
+	})
+}
+
+func TestThrottlingBurstAndServerErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, true, true)
+		e.srv.Inject("RegisterTaskDefinition", ecsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 2})
+		e.srv.Inject("UpdateService", ecsfake.Fault{Code: "ServerException", Status: 500, Times: 2})
+		// Five throttled DescribeServices: the SDK's three attempts absorb some, the wait loop
+		// the rest.
+		e.srv.Inject("DescribeServices", ecsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 1})
+		e.srv.Inject("DescribeServices", ecsfake.Fault{Code: "ServerException", Status: 503, Times: 1}) // during plan: retried by the SDK
+		synctest.Wait()
+		go func() {
+			// Once the service is updated, a burst of throttling hits the wait.
+			for e.srv.Calls("UpdateService") < 3 {
+				time.Sleep(100 * time.Millisecond)
+			}
+			e.srv.Inject("DescribeServices", ecsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 5})
+		}()
+		_, err, log := run(t, e, nil, nil)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log.text())
+		}
+		if got := e.serviceTD(t); got != "web:2" {
+			t.Errorf("service runs %s, want web:2 (one revision registered despite retries)", got)
+		}
+		if n := e.srv.Calls("RegisterTaskDefinition"); n != 3 {
+			t.Errorf("RegisterTaskDefinition attempts = %d, want 3 (2 throttled + 1)", n)
+		}
+	})
+}
+
+func TestPersistentThrottlingGivesUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, true, true)
+		res, err, _ := run(t, e, &ecs.Options{NoWait: true}, &deploy.Options{DryRun: true})
+		_ = res
+		if err != nil {
+			t.Fatal(err)
+		}
+		tgt := ecs.New(e.client, "prod", "web", nil)
+		p, err := tgt.Plan(t.Context(), release)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.srv.Inject("DescribeServices", ecsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: -1})
+		err = p.Apply(t.Context(), nil)
+		if !errors.Is(err, deploy.ErrThrottled) {
+			t.Fatalf("err = %v, want ErrThrottled", err)
+		}
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "ThrottlingException" {
+			t.Errorf("errors.As did not reach the SDK error: %v", err)
+		}
+	})
+}
+
+func TestCancelMidWaitRollsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 3, true, true)
+		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: time.Minute})
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(90*time.Second, cancel)
+		res, err, log := runCtx(ctx, e, nil, nil)
+		if !errors.Is(err, deploy.ErrCanceled) || !errors.Is(err, deploy.ErrRolledBack) {
+			t.Fatalf("err = %v, want ErrCanceled and ErrRolledBack\n%s", err, log.text())
+		}
+		if got := e.serviceTD(t); got != "web:1" {
+			t.Errorf("service runs %s, want web:1", got)
+		}
+		upd := e.srv.Requests("UpdateService")
+		if len(upd) != 2 || !strings.HasSuffix(gjson.GetBytes(upd[1], "taskDefinition").Str, "web:1") {
+			t.Errorf("rollback UpdateService calls: %s", upd)
+		}
+		if !res.Targets[0].RolledBack || !strings.Contains(log.text(), "rollback web:1: 3/3 running, stable") {
+			t.Errorf("rollback did not wait until stable:\n%s", log.text())
+		}
+	})
+}
+
+func TestPlanErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1, false, false)
+		e.srv.CreateCluster("blue")
+		_, _ = e.srv.RegisterTaskDefinition(`{"family":"cd","containerDefinitions":[{"name":"a","image":"x:1"}]}`)
+		if err := e.srv.CreateService(ecsfake.ServiceSpec{Cluster: "blue", Name: "cd", TaskDefinition: "cd", DesiredCount: 1, Controller: "CODE_DEPLOY"}); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			cluster, service string
+			opts             *ecs.Options
+			kind             error
+			want             string
+		}{
+			{"prod", "nope", nil, deploy.ErrNotFound, `service "nope" is MISSING from cluster "prod"`},
+			{"nope", "web", nil, deploy.ErrNotFound, "ClusterNotFoundException"},
+			{"blue", "cd", nil, deploy.ErrInvalid, "CODE_DEPLOY deployment controller"},
+			{"prod", "web", &ecs.Options{TaskDefinition: "web:9"}, deploy.ErrNotFound, "describe task definition web:9"},
+			{"prod", "web", &ecs.Options{TaskDefinitionJSON: []byte(`{"family":"web","containerDefinitions":[{"name":"a","image":"x","cpu":null}]}`)}, deploy.ErrInvalid, "containerDefinitions[0].cpu is null"},
+		}
+		for _, tc := range tests {
+			_, err := ecs.New(e.client, tc.cluster, tc.service, tc.opts).Plan(t.Context(), release)
+			if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s/%s: err = %v, want %v containing %q", tc.cluster, tc.service, err, tc.kind, tc.want)
+			}
+		}
+		if n := e.srv.Calls("RegisterTaskDefinition"); n != 0 {
+			t.Errorf("planning registered %d task definitions", n)
+		}
+	})
+}
+
+func TestNoChangeAndForce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1, true, true)
+		same := deploy.Release{Images: map[string]string{"app": oldImage}}
+		p, err := ecs.New(e.client, "prod", "web", nil).Plan(t.Context(), same)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Changed() || p.Diff() != "" {
+			t.Errorf("unchanged release planned a change:\n%s", p.Diff())
+		}
+		if err := p.Apply(t.Context(), nil); err != nil || e.srv.Calls("RegisterTaskDefinition") != 0 || e.srv.Calls("UpdateService") != 0 {
+			t.Errorf("no-op apply: err %v, %d registers, %d updates", err, e.srv.Calls("RegisterTaskDefinition"), e.srv.Calls("UpdateService"))
+		}
+		p, err = ecs.New(e.client, "prod", "web", &ecs.Options{ForceNewDeployment: true, DesiredCount: aws.Int32(2)}).Plan(t.Context(), same)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Changed() || !strings.Contains(p.Diff(), "ForceNewDeployment") || !strings.Contains(p.Diff(), "DesiredCount") {
+			t.Errorf("forced plan diff:\n%s", p.Diff())
+		}
+		if err := p.Apply(t.Context(), nil); err != nil {
+			t.Fatal(err)
+		}
+		upd := e.srv.Requests("UpdateService")[0]
+		if !gjson.GetBytes(upd, "forceNewDeployment").Bool() || gjson.GetBytes(upd, "desiredCount").Int() != 2 || !strings.HasSuffix(gjson.GetBytes(upd, "taskDefinition").Str, "web:1") {
+			t.Errorf("UpdateService = %s", upd)
+		}
+		if e.srv.Calls("RegisterTaskDefinition") != 0 {
+			t.Error("a forced deployment of an unchanged task definition registered a revision")
+		}
+	})
+}
+
+func TestMigration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1, true, true)
+		m := &ecs.Migration{Container: "app", Command: []string{"./migrate", "up"}}
+		if _, err, log := run(t, e, &ecs.Options{Migration: m}, nil); err != nil {
+			t.Fatalf("Run: %v\n%s", err, log.text())
+		}
+		rt := e.srv.Requests("RunTask")
+		if len(rt) != 1 || !strings.HasSuffix(gjson.GetBytes(rt[0], "taskDefinition").Str, "web:2") ||
+			gjson.GetBytes(rt[0], "overrides.containerOverrides.0.command.1").Str != "up" ||
+			gjson.GetBytes(rt[0], "launchType").Str != "FARGATE" || !gjson.GetBytes(rt[0], "networkConfiguration.awsvpcConfiguration.subnets").Exists() {
+			t.Errorf("RunTask = %s", rt)
+		}
+		if e.srv.Calls("UpdateService") != 1 {
+			t.Error("service not updated after a good migration")
+		}
+
+		bad := newEnv(t, 1, true, true)
+		code := 3
+		bad.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, ExitCode: &code, StoppedReason: "Essential container in task exited"})
+		_, err, _ := run(t, bad, &ecs.Options{Migration: m, DeregisterOnRollback: true}, nil)
+		if !errors.Is(err, deploy.ErrFailed) || !strings.Contains(err.Error(), "container app exited with code 3") {
+			t.Errorf("err = %v, want the migration's exit code", err)
+		}
+		if n := bad.srv.Calls("UpdateService"); n != 0 {
+			t.Errorf("service updated %d times after a failed migration", n)
+		}
+		if n := bad.srv.Calls("DeregisterTaskDefinition"); n != 1 {
+			t.Errorf("failed revision deregistered %d times, want 1", n)
+		}
+	})
+}
+
+func TestWaitingOnManyServicesBatchesDescribeServices(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1, true, true)
+		cl := ecs.NewCluster(e.client, "prod", nil)
+		var targets []deploy.Target
+		for i := range 12 {
+			name := "svc" + string(rune('a'+i))
+			if err := e.srv.CreateService(ecsfake.ServiceSpec{Cluster: "prod", Name: name, TaskDefinition: "web:1", DesiredCount: 2}); err != nil {
+				t.Fatal(err)
+			}
+			targets = append(targets, cl.Service(name))
+		}
+		_, err := deploy.Run(t.Context(), release, targets, &deploy.Options{Concurrency: 12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var batched, maxBatch int
+		for _, r := range e.srv.Requests("DescribeServices")[12:] { // after the 12 plans
+			n := len(gjson.GetBytes(r, "services").Array())
+			maxBatch = max(maxBatch, n)
+			if n > 1 {
+				batched++
+			}
+		}
+		if maxBatch != 10 || batched == 0 {
+			t.Errorf("largest DescribeServices batch %d (batched calls %d), want 10", maxBatch, batched)
+		}
+		polls := len(e.srv.Requests("DescribeServices")) - 12
+		if polls >= 12*5 {
+			t.Errorf("%d DescribeServices calls while waiting on 12 services: not batched", polls)
+		}
+	})
+}
+
+func TestDryRunDiff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1, true, true)
+		res, err, _ := run(t, e, nil, &deploy.Options{DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := res.Targets[0].Plan.Diff()
+		for _, want := range []string{"task definition (-observed +rendered)", repo + ":v", `- 				"1",`, `+ 				"2",`, `"web:1"`, `"web:<new revision>"`} {
+			if !strings.Contains(d, want) {
+				t.Errorf("diff lacks %q:\n%s", want, d)
+			}
+		}
+		if e.srv.Calls("RegisterTaskDefinition")+e.srv.Calls("UpdateService") != 0 {
+			t.Error("dry run changed something")
+		}
+		var rendered map[string]any
+		if err := json.Unmarshal(res.Targets[0].Plan.(*ecs.Plan).Rendered(), &rendered); err != nil {
+			t.Error(err)
+		}
+	})
+}
