@@ -179,7 +179,7 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		if rbErr != nil {
 			tr.Err = &Error{Kind: ErrRollbackFailed, Target: tr.Target, Op: "rollback",
 				Detail: "the target may be left on the new release; fix it by hand",
-				Err:    errors.Join(cause, rbErr)}
+				Err:    fmt.Errorf("%w; then the rollback failed: %w", cause, rbErr)}
 			emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
 			return
 		}

@@ -91,4 +91,3 @@ func (p *Plan) updateService(ctx context.Context, td string, desired *int32, for
 }
 
 func gjsonFamily(doc []byte) string { return gjson.GetBytes(doc, "family").Str }
-
