@@ -21,7 +21,7 @@ type Plan struct {
 	t         *Target
 	rel       deploy.Release
 	observed  types.Service
-	oldTD     []byte // the starting task definition, cleaned
+	oldTD     []byte // the task definition the service runs, cleaned
 	rendered  []byte // what Apply registers
 	tdChanged bool
 	diff      string
@@ -45,33 +45,30 @@ func (t *Target) plan(ctx context.Context, r deploy.Release) (*Plan, error) {
 		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan",
 			"the service uses the %s deployment controller; stevedore drives only the ECS rolling update controller", c.Type)
 	}
-	doc := t.c.opts.TaskDefinitionJSON
-	if doc == nil {
-		from := t.c.opts.TaskDefinition
-		if from == "" {
-			from = aws.ToString(svc.TaskDefinition)
-		}
-		_, err := t.c.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
-			TaskDefinition: aws.String(from), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}},
-			captureBody(&doc))
-		if err != nil {
-			kind := awserr.Kind(err)
-			if kind == deploy.ErrInvalid { // ECS answers ClientException for an unknown task definition
-				kind = deploy.ErrNotFound
-			}
-			return nil, deploy.Wrap(kind, t.Name(), "describe task definition "+from, err,
-				"check the family or revision (Options.TaskDefinition) and the region")
-		}
-		if len(doc) == 0 {
-			return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "describe task definition "+from,
-				"the API client returned no response body; the ECS target needs a client built on the SDK's HTTP stack")
-		}
+	// Compare with what the service runs now, whatever the rendering starts from.
+	current, err := t.describeTaskDefinition(ctx, aws.ToString(svc.TaskDefinition))
+	if err != nil {
+		return nil, err
 	}
-	old, rendered, err := render(doc, r, t.log().With("target", t.Name()))
+	source := t.c.opts.TaskDefinitionJSON
+	switch {
+	case source != nil:
+	case t.c.opts.TaskDefinition != "":
+		if source, err = t.describeTaskDefinition(ctx, t.c.opts.TaskDefinition); err != nil {
+			return nil, err
+		}
+	default:
+		source = current
+	}
+	rendered, err := render(source, r, t.log().With("target", t.Name()))
 	if err != nil {
 		if de, ok := err.(*deploy.Error); ok {
 			de.Target = t.Name()
 		}
+		return nil, err
+	}
+	old, err := cleanDocument(current)
+	if err != nil {
 		return nil, err
 	}
 	p := &Plan{t: t, rel: r, observed: *svc, oldTD: old, rendered: rendered, tdChanged: !bytes.Equal(old, rendered)}
@@ -81,6 +78,27 @@ func (t *Target) plan(ctx context.Context, r deploy.Release) (*Plan, error) {
 			"target", t.Name(), "taskDefinition", shortTD(aws.ToString(svc.TaskDefinition)))
 	}
 	return p, nil
+}
+
+// describeTaskDefinition returns the raw DescribeTaskDefinition answer (with tags) for ref.
+func (t *Target) describeTaskDefinition(ctx context.Context, ref string) ([]byte, error) {
+	var doc []byte
+	_, err := t.c.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+		TaskDefinition: aws.String(ref), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}},
+		captureBody(&doc))
+	if err != nil {
+		kind := awserr.Kind(err)
+		if kind == deploy.ErrInvalid { // ECS answers ClientException for an unknown task definition
+			kind = deploy.ErrNotFound
+		}
+		return nil, deploy.Wrap(kind, t.Name(), "describe task definition "+ref, err,
+			"check the family or revision (Options.TaskDefinition) and the region")
+	}
+	if len(doc) == 0 {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "describe task definition "+ref,
+			"the API client returned no response body; the ECS target needs a client built on the SDK's HTTP stack")
+	}
+	return doc, nil
 }
 
 func (t *Target) describeService(ctx context.Context) (*types.Service, error) {

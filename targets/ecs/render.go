@@ -35,8 +35,7 @@ func Render(doc []byte, r deploy.Release, opts *RenderOptions) ([]byte, error) {
 	if opts != nil {
 		log = opts.Logger
 	}
-	_, out, err := render(doc, r, log)
-	return out, err
+	return render(doc, r, log)
 }
 
 // RegisterInput decodes a rendered task definition into the SDK's register input.
@@ -51,40 +50,45 @@ func RegisterInput(rendered []byte) (*ecs.RegisterTaskDefinitionInput, error) {
 	return &in, nil
 }
 
-// render returns the cleaned task definition as observed and as it will be registered.
-func render(doc []byte, r deploy.Release, log *slog.Logger) (old, rendered []byte, err error) {
+// render returns the task definition as it will be registered.
+func render(doc []byte, r deploy.Release, log *slog.Logger) ([]byte, error) {
 	if err := r.Validate(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	td, tags, err := splitDocument(doc)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	names, err := containerNames(td)
 	if err != nil {
-		return nil, nil, err
-	}
-	if old, err = clean(td, tags, nil); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	patched := slices.Clone(td)
 	for _, name := range r.ImageNames() {
 		if patched, err = setImage(patched, names, name, r.Images[name]); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	for _, e := range r.Env {
 		if patched, err = setEnv(patched, names, e); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	for _, s := range r.Secrets {
 		if patched, err = setSecret(patched, names, s); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	rendered, err = clean(patched, tags, log)
-	return old, rendered, err
+	return clean(patched, tags, log)
+}
+
+// cleanDocument returns doc's task definition as a register input, unchanged otherwise.
+func cleanDocument(doc []byte) ([]byte, error) {
+	td, tags, err := splitDocument(doc)
+	if err != nil {
+		return nil, err
+	}
+	return clean(td, tags, nil)
 }
 
 // splitDocument returns the task definition object and the tags beside it, if any.

@@ -511,3 +511,35 @@ func TestDryRunDiff(t *testing.T) {
 		}
 	})
 }
+
+func TestPlanComparesWithWhatTheServiceRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1, true, true)
+		// The family's latest revision already has the new image, but the service runs web:1.
+		if _, err := e.srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + newImage + `","essential":true},{"name":"sidecar","image":"busybox:1"}],"tags":[{"key":"team","value":"payments"}]}`); err != nil {
+			t.Fatal(err)
+		}
+		_, err, log := run(t, e, &ecs.Options{TaskDefinition: "web"}, nil)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log.text())
+		}
+		if got := e.serviceTD(t); got == "web:1" {
+			t.Errorf("the service was left on web:1")
+		}
+
+		// A file in the repo is the source: the diff is against what runs.
+		f := newEnv(t, 1, true, true)
+		file := []byte(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + oldImage + `","memory":256},{"name":"sidecar","image":"busybox:1"}]}`)
+		res, err, log := run(t, f, &ecs.Options{TaskDefinitionJSON: file}, nil)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log.text())
+		}
+		if d := res.Targets[0].Plan.Diff(); !strings.Contains(d, `"memory"`) || !strings.Contains(d, `"tags"`) {
+			t.Errorf("diff against the running revision misses the file's memory and dropped tags:\n%s", d)
+		}
+		reg := f.srv.Requests("RegisterTaskDefinition")[0]
+		if gjson.GetBytes(reg, `containerDefinitions.0.memory`).Int() != 256 || gjson.GetBytes(reg, `containerDefinitions.0.image`).Str != newImage {
+			t.Errorf("registered %s", reg)
+		}
+	})
+}
