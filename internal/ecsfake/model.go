@@ -159,9 +159,11 @@ func (s *Server) register(body map[string]any) (*taskDef, error) {
 		}
 	}
 	tags, _ := body["tags"].([]any)
-	if t, ok := body["tags"]; ok && len(tags) == 0 {
-		_ = t
+	if _, ok := body["tags"]; ok && len(tags) == 0 {
 		return nil, &apiError{"InvalidParameterException", "Tags cannot be empty."}
+	}
+	if tags == nil {
+		tags = []any{} // DescribeTaskDefinition with TAGS answers [] when there are none
 	}
 	delete(body, "tags")
 	s.latest[family]++

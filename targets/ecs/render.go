@@ -104,7 +104,11 @@ func splitDocument(doc []byte) ([]byte, gjson.Result, error) {
 		if !w.IsObject() {
 			return nil, gjson.Result{}, invalid(`"taskDefinition" must be an object`)
 		}
-		return []byte(w.Raw), root.Get("tags"), nil
+		tags := root.Get("tags")
+		if tags.Type == gjson.Null {
+			tags = gjson.Result{} // describe output with "tags": null has none
+		}
+		return []byte(w.Raw), tags, nil
 	}
 	return doc, gjson.Result{}, nil
 }

@@ -268,3 +268,13 @@ func FuzzRender(f *testing.F) {
 }
 
 func jsonQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func TestRenderNullWrapperTagsMeansNone(t *testing.T) {
+	got, err := Render([]byte(`{"taskDefinition":{"family":"f","containerDefinitions":[{"name":"a","image":"x"}]},"tags":null}`), deploy.Release{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gjson.GetBytes(got, "tags").Exists() {
+		t.Errorf("null wrapper tags rendered as %s", got)
+	}
+}

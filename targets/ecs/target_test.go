@@ -173,7 +173,7 @@ func TestRolloutSuccess(t *testing.T) {
 			}
 		}
 		p := res.Targets[0].Plan.(*ecs.Plan)
-		if p.Registered() == "" || p.Observed() == "" || !strings.Contains(p.Diff(), `+ 				"2",`) {
+		if p.Registered() == "" || p.Observed() == "" || !strings.Contains(squash(p.Diff()), `+"2",`) {
 			t.Errorf("plan: registered %q observed %q diff:\n%s", p.Registered(), p.Observed(), p.Diff())
 		}
 	})
@@ -497,8 +497,8 @@ func TestDryRunDiff(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := res.Targets[0].Plan.Diff()
-		for _, want := range []string{"task definition (-observed +rendered)", repo + ":v", `- 				"1",`, `+ 				"2",`, `"web:1"`, `"web:<new revision>"`} {
-			if !strings.Contains(d, want) {
+		for _, want := range []string{"taskdefinition(-observed+rendered)", repo + ":v", `-"1",`, `+"2",`, `"web:1"`, `"web:<newrevision>"`} {
+			if !strings.Contains(squash(d), want) {
 				t.Errorf("diff lacks %q:\n%s", want, d)
 			}
 		}
@@ -542,4 +542,9 @@ func TestPlanComparesWithWhatTheServiceRuns(t *testing.T) {
 			t.Errorf("registered %s", reg)
 		}
 	})
+}
+
+// squash drops all white space: cmp.Diff varies its spacing on purpose.
+func squash(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\u00a0' }), "")
 }
