@@ -43,7 +43,12 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var parts []string
-	for _, s := range []string{e.Target, e.Op, e.Detail} {
+	target := e.Target
+	var inner *Error
+	if errors.As(e.Err, &inner) && inner.Target == e.Target {
+		target = "" // the cause names it already
+	}
+	for _, s := range []string{target, e.Op, e.Detail} {
 		if s != "" {
 			parts = append(parts, s)
 		}

@@ -185,7 +185,7 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		}
 		tr.RolledBack = true
 		tr.Applied = false
-		tr.Err = &Error{Kind: ErrRolledBack, Target: tr.Target, Op: "deploy", Detail: "rolled back", Err: cause}
+		tr.Err = &Error{Kind: ErrRolledBack, Target: tr.Target, Detail: "rolled back", Err: cause}
 		emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolled back"})
 	})
 	return res, joinErrs(res)

@@ -148,7 +148,7 @@ func TestWaitFailAndRollBackAgainstFake(t *testing.T) {
 		t.Fatalf("bad release: exit %d, stdout %q, want 1 and nothing", code, stdout)
 	}
 	reason := lastLine(stderr)
-	for _, want := range []string{"ecs-rollout: ecs:prod/web", "rolled back", "CannotPullContainerError"} {
+	for _, want := range []string{"ecs-rollout: rolled back: ecs:prod/web: wait for web:3", "CannotPullContainerError"} {
 		if !strings.Contains(reason, want) {
 			t.Errorf("reason lacks %q: %s", want, reason)
 		}

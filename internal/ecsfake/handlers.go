@@ -282,8 +282,9 @@ func (s *Server) advanceRunTasks(c *cluster) {
 		b := s.behaviorOf(s.taskDefs[t.taskDef])
 		zero := 0
 		reason := "Essential container in task exited"
+		imgs := s.taskDefs[t.taskDef].images()
 		for i := range t.containers {
-			if b.Fail {
+			if b.Fail && i < len(imgs) && s.behaviors[imgs[i]].Fail {
 				t.containers[i].exitCode = b.ExitCode
 				t.containers[i].reason = b.ContainerReason
 				if b.StoppedReason != "" {

@@ -307,9 +307,11 @@ func (s *Server) step(c *cluster, svc *service, p *deployment, td *taskDef, b Be
 		if reason == "" {
 			reason = "Essential container in task exited"
 		}
-		for i := range t.containers {
-			t.containers[i].reason = b.ContainerReason
-			t.containers[i].exitCode = b.ExitCode
+		for i, img := range td.images() {
+			if s.behaviors[img].Fail && i < len(t.containers) { // only the failing image's container is to blame
+				t.containers[i].reason = b.ContainerReason
+				t.containers[i].exitCode = b.ExitCode
+			}
 		}
 		stopTask(t, at, reason)
 		p.failed++

@@ -30,7 +30,7 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 			return err
 		}
 	}
-	since, err := p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, emit)
+	since, err := p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, deploy.PhaseApply, emit)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (p *Plan) register(ctx context.Context, emit deploy.EventFunc) (string, err
 
 // updateService points the service at td and returns the creation time of the deployment
 // that rolls it out.
-func (p *Plan) updateService(ctx context.Context, td string, desired *int32, force bool, emit deploy.EventFunc) (time.Time, error) {
+func (p *Plan) updateService(ctx context.Context, td string, desired *int32, force bool, phase deploy.Phase, emit deploy.EventFunc) (time.Time, error) {
 	t := p.t
 	in := &ecs.UpdateServiceInput{Cluster: aws.String(t.c.name), Service: aws.String(t.service),
 		TaskDefinition: aws.String(td), DesiredCount: desired, ForceNewDeployment: force}
@@ -81,7 +81,7 @@ func (p *Plan) updateService(ctx context.Context, td string, desired *int32, for
 	if err != nil {
 		return time.Time{}, awserr.Wrap(t.Name(), "update service to "+shortTD(td), err, "")
 	}
-	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "updated service to " + shortTD(td)})
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: "updated service to " + shortTD(td)})
 	for _, d := range out.Service.Deployments {
 		if aws.ToString(d.Status) == "PRIMARY" && aws.ToString(d.TaskDefinition) == td {
 			return aws.ToTime(d.CreatedAt), nil

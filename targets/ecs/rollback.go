@@ -26,7 +26,7 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 			desired = aws.Int32(p.observed.DesiredCount)
 		}
 		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "returning the service to " + shortTD(old)})
-		since, err := p.updateService(ctx, old, desired, false, emit)
+		since, err := p.updateService(ctx, old, desired, false, deploy.PhaseRollback, emit)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,108 @@
+// Command quickstart shows stevedore with no AWS account: it starts a simulated ECS service
+// in-process (an HTTP server that speaks the ECS API, reached by the real AWS SDK client),
+// rolls a release out to it with live progress, then rolls out a broken release that fails,
+// is diagnosed and is rolled back. It exits 0 when both went as expected.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/ecsfake"
+	"github.com/stevedore-dev/stevedore/targets/ecs"
+)
+
+const repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout, 500*time.Millisecond); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run plays both rollouts; step is how often the simulated service starts or stops a task.
+func run(ctx context.Context, out io.Writer, step time.Duration) error {
+	// A simulated ECS: service "shop" in cluster "demo", 3 tasks of shop:1, with the
+	// deployment circuit breaker and its automatic rollback on.
+	sim := ecsfake.New(nil)
+	sim.StepInterval = step
+	sim.CreateCluster("demo")
+	if _, err := sim.RegisterTaskDefinition(`{"family":"shop","containerDefinitions":[` +
+		`{"name":"shop","image":"` + repo + `:v1","essential":true,"environment":[{"name":"LOG_LEVEL","value":"info"}]},` +
+		`{"name":"log_router","image":"public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"}]}`); err != nil {
+		return err
+	}
+	if err := sim.CreateService(ecsfake.ServiceSpec{Cluster: "demo", Name: "shop", TaskDefinition: "shop:1",
+		DesiredCount: 3, CircuitBreaker: true, Rollback: true}); err != nil {
+		return err
+	}
+	sim.SetBehavior(repo+":v3", ecsfake.Behavior{Fail: true,
+		StoppedReason:   "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+		ContainerReason: "CannotPullContainerError: " + repo + ":v3: not found"})
+	server := httptest.NewServer(sim)
+	defer server.Close()
+
+	// The real SDK client, pointed at the simulation with throwaway credentials.
+	client := awsecs.New(awsecs.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(server.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDQUICKSTART", "not-a-secret", ""),
+	})
+	target := ecs.New(client, "demo", "shop", &ecs.Options{PollInterval: step, DeregisterOnRollback: true})
+	opts := &deploy.Options{Timeout: 2 * time.Minute, OnEvent: func(e deploy.Event) {
+		fmt.Fprintf(out, "  %s %-8s %s\n", e.Time.Format("15:04:05.0"), e.Phase, e.Message)
+	}}
+
+	fmt.Fprintln(out, "1. Rolling out shop:v2 (image by repository, one env change) to ecs demo/shop ...")
+	good := deploy.Release{Version: "v2", Images: map[string]string{"": repo + ":v2"},
+		Env: []deploy.EnvChange{{Container: "shop", Name: "RELEASE", Value: "v2"}}}
+	start := time.Now()
+	res, err := deploy.Run(ctx, good, []deploy.Target{target}, opts)
+	if err != nil {
+		return fmt.Errorf("the good release failed: %w", err)
+	}
+	first := res.Targets[0].Plan.(*ecs.Plan)
+	goodTook := time.Since(start).Round(100 * time.Millisecond)
+
+	fmt.Fprintln(out, "\n2. Rolling out shop:v3, whose image does not exist ...")
+	bad := deploy.Release{Version: "v3", Images: map[string]string{"shop": repo + ":v3"}}
+	start = time.Now()
+	_, err = deploy.Run(ctx, bad, []deploy.Target{target}, opts)
+	if err == nil {
+		return errors.New("the broken release succeeded")
+	}
+	if !errors.Is(err, deploy.ErrRolledBack) {
+		return fmt.Errorf("the broken release was not rolled back: %w", err)
+	}
+	badTook := time.Since(start).Round(100 * time.Millisecond)
+
+	fmt.Fprintf(out, "\nSummary\n")
+	fmt.Fprintf(out, "  v2: registered %s and rolled it out in %v\n", shortARN(first.Registered()), goodTook)
+	fmt.Fprintf(out, "  v3: failed and was rolled back in %v; the error said:\n      %v\n", badTook, err)
+	fmt.Fprintf(out, "  %d ECS API calls in all, no AWS account used.\n", sim.TotalCalls())
+	return nil
+}
+
+func shortARN(arn string) string {
+	for i := len(arn) - 1; i >= 0; i-- {
+		if arn[i] == '/' {
+			return arn[i+1:]
+		}
+	}
+	return arn
+}
