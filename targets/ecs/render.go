@@ -63,7 +63,7 @@ func render(doc []byte, r deploy.Release, log *slog.Logger) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	patched := slices.Clone(td)
+	patched := td
 	for _, name := range r.ImageNames() {
 		if patched, err = setImage(patched, names, name, r.Images[name]); err != nil {
 			return nil, err
@@ -92,32 +92,35 @@ func cleanDocument(doc []byte) ([]byte, error) {
 }
 
 // splitDocument returns the task definition object and the tags beside it, if any.
-func splitDocument(doc []byte) ([]byte, gjson.Result, error) {
-	if !gjson.ValidBytes(doc) {
-		return nil, gjson.Result{}, invalid("the task definition is not valid JSON")
+// It works on one string copy of doc: gjson's string API, unlike its []byte one, copies
+// nothing per query.
+func splitDocument(doc []byte) (string, gjson.Result, error) {
+	js := string(doc)
+	if !gjson.Valid(js) {
+		return "", gjson.Result{}, invalid("the task definition is not valid JSON")
 	}
-	root := gjson.ParseBytes(doc)
+	root := gjson.Parse(js)
 	if !root.IsObject() {
-		return nil, gjson.Result{}, invalid("the task definition must be a JSON object, not %s", root.Type)
+		return "", gjson.Result{}, invalid("the task definition must be a JSON object, not %s", root.Type)
 	}
 	if w := root.Get("taskDefinition"); w.Exists() {
 		if !w.IsObject() {
-			return nil, gjson.Result{}, invalid(`"taskDefinition" must be an object`)
+			return "", gjson.Result{}, invalid(`"taskDefinition" must be an object`)
 		}
 		tags := root.Get("tags")
 		if tags.Type == gjson.Null {
 			tags = gjson.Result{} // describe output with "tags": null has none
 		}
-		return []byte(w.Raw), tags, nil
+		return w.Raw, tags, nil
 	}
-	return doc, gjson.Result{}, nil
+	return js, gjson.Result{}, nil
 }
 
-func containerNames(td []byte) ([]string, error) {
-	if f := gjson.GetBytes(td, "family"); f.Type != gjson.String || f.Str == "" {
+func containerNames(td string) ([]string, error) {
+	if f := gjson.Get(td, "family"); f.Type != gjson.String || f.Str == "" {
 		return nil, invalid(`"family" is missing or not a string`)
 	}
-	cds := gjson.GetBytes(td, "containerDefinitions")
+	cds := gjson.Get(td, "containerDefinitions")
 	if !cds.IsArray() || len(cds.Array()) == 0 {
 		return nil, invalid(`"containerDefinitions" must be a non-empty array`)
 	}
@@ -134,26 +137,26 @@ func containerNames(td []byte) ([]string, error) {
 
 // setImage sets the image of the named container, or, for the empty name, of the container
 // whose image repository matches, else of the only container.
-func setImage(td []byte, names []string, name, image string) ([]byte, error) {
+func setImage(td string, names []string, name, image string) (string, error) {
 	ref, err := imageref.Parse(image)
 	if err != nil {
-		return nil, invalid("%v", err)
+		return "", invalid("%v", err)
 	}
 	i := slices.Index(names, name)
 	if name == "" {
 		i, err = matchContainer(td, names, ref)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 	} else if i < 0 {
-		return nil, invalid("no container named %q; the task definition has %s", name, quoteList(names))
+		return "", invalid("no container named %q; the task definition has %s", name, quoteList(names))
 	}
-	return sjson.SetBytes(td, "containerDefinitions."+strconv.Itoa(i)+".image", image)
+	return sjson.Set(td, "containerDefinitions."+strconv.Itoa(i)+".image", image)
 }
 
-func matchContainer(td []byte, names []string, ref imageref.Ref) (int, error) {
+func matchContainer(td string, names []string, ref imageref.Ref) (int, error) {
 	var matches []int
-	for i, c := range gjson.GetBytes(td, "containerDefinitions.#.image").Array() {
+	for i, c := range gjson.Get(td, "containerDefinitions.#.image").Array() {
 		if cur, err := imageref.Parse(c.Str); err == nil && cur.Name() == ref.Name() {
 			matches = append(matches, i)
 		}
@@ -191,41 +194,41 @@ func containersFor(names []string, container string) ([]int, error) {
 
 // setEnv sets or unsets one variable. A variable is either plain or a secret, so setting
 // one removes the other of the same name.
-func setEnv(td []byte, names []string, e deploy.EnvChange) ([]byte, error) {
+func setEnv(td string, names []string, e deploy.EnvChange) (string, error) {
 	idx, err := containersFor(names, e.Container)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	for _, i := range idx {
 		base := "containerDefinitions." + strconv.Itoa(i)
 		if td, err = removeNamed(td, base+".secrets", e.Name); err != nil {
-			return nil, err
+			return "", err
 		}
 		if e.Unset {
 			if td, err = removeNamed(td, base+".environment", e.Name); err != nil {
-				return nil, err
+				return "", err
 			}
 			continue
 		}
 		if td, err = upsertNamed(td, base+".environment", e.Name, "value", e.Value); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
 	return td, nil
 }
 
-func setSecret(td []byte, names []string, s deploy.SecretRef) ([]byte, error) {
+func setSecret(td string, names []string, s deploy.SecretRef) (string, error) {
 	idx, err := containersFor(names, s.Container)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	for _, i := range idx {
 		base := "containerDefinitions." + strconv.Itoa(i)
 		if td, err = removeNamed(td, base+".environment", s.Name); err != nil {
-			return nil, err
+			return "", err
 		}
 		if td, err = upsertNamed(td, base+".secrets", s.Name, "valueFrom", s.ValueFrom); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
 	return td, nil
@@ -233,27 +236,27 @@ func setSecret(td []byte, names []string, s deploy.SecretRef) ([]byte, error) {
 
 // upsertNamed sets field of the {"name": name} entry of the array at path, appending one if
 // there is none (and creating the array if needed).
-func upsertNamed(td []byte, path, name, field, value string) ([]byte, error) {
-	for j, n := range gjson.GetBytes(td, path+".#.name").Array() {
+func upsertNamed(td, path, name, field, value string) (string, error) {
+	for j, n := range gjson.Get(td, path+".#.name").Array() {
 		if n.Str == name {
-			return sjson.SetBytes(td, path+"."+strconv.Itoa(j)+"."+field, value)
+			return sjson.Set(td, path+"."+strconv.Itoa(j)+"."+field, value)
 		}
 	}
 	entry, err := json.Marshal(map[string]string{"name": name, field: value})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return sjson.SetRawBytes(td, path+".-1", entry)
+	return sjson.SetRaw(td, path+".-1", string(entry))
 }
 
 // removeNamed removes every {"name": name} entry of the array at path.
-func removeNamed(td []byte, path, name string) ([]byte, error) {
-	entries := gjson.GetBytes(td, path+".#.name").Array()
+func removeNamed(td, path, name string) (string, error) {
+	entries := gjson.Get(td, path+".#.name").Array()
 	var err error
 	for j := len(entries) - 1; j >= 0; j-- {
 		if entries[j].Str == name {
-			if td, err = sjson.DeleteBytes(td, path+"."+strconv.Itoa(j)); err != nil {
-				return nil, err
+			if td, err = sjson.Delete(td, path+"."+strconv.Itoa(j)); err != nil {
+				return "", err
 			}
 		}
 	}
@@ -262,9 +265,9 @@ func removeNamed(td []byte, path, name string) ([]byte, error) {
 
 // clean writes td keeping only what RegisterTaskDefinition accepts, plus tags when there are
 // any. It rejects nulls and values of the wrong JSON type, naming their path.
-func clean(td []byte, tags gjson.Result, log *slog.Logger) ([]byte, error) {
-	c := cleaner{buf: make([]byte, 0, len(td)), log: log}
-	root := gjson.ParseBytes(td)
+func clean(td string, tags gjson.Result, log *slog.Logger) ([]byte, error) {
+	c := cleaner{buf: make([]byte, 0, len(td)+64), log: log}
+	root := gjson.Parse(td)
 	s := registerShape()
 	c.buf = append(c.buf, '{')
 	first := true
@@ -281,7 +284,7 @@ func clean(td []byte, tags gjson.Result, log *slog.Logger) ([]byte, error) {
 			}
 			return true
 		}
-		first, err = c.member(first, k, v, child, k.Str)
+		first, err = c.member(first, k, v, child)
 		return err == nil
 	})
 	if err != nil {
@@ -289,7 +292,7 @@ func clean(td []byte, tags gjson.Result, log *slog.Logger) ([]byte, error) {
 	}
 	if tags.Exists() && !(tags.IsArray() && len(tags.Array()) == 0) {
 		k := gjson.Result{Type: gjson.String, Str: "tags", Raw: `"tags"`}
-		if _, err = c.member(first, k, tags, s.field("tags"), "tags"); err != nil {
+		if _, err = c.member(first, k, tags, s.field("tags")); err != nil {
 			return nil, err
 		}
 	}
@@ -298,73 +301,95 @@ func clean(td []byte, tags gjson.Result, log *slog.Logger) ([]byte, error) {
 }
 
 type cleaner struct {
-	buf []byte
-	log *slog.Logger
+	buf  []byte
+	log  *slog.Logger
+	path []string // segments of the current key path, joined only to report a drop or an error
 }
 
-func (c *cleaner) drop(path string) {
+// at returns the current path with last appended, e.g. containerDefinitions[1].environment.
+func (c *cleaner) at(last string) string {
+	var b strings.Builder
+	for _, seg := range c.path {
+		if b.Len() > 0 && seg[0] != '[' {
+			b.WriteByte('.')
+		}
+		b.WriteString(seg)
+	}
+	if last != "" {
+		if b.Len() > 0 && last[0] != '[' {
+			b.WriteByte('.')
+		}
+		b.WriteString(last)
+	}
+	return b.String()
+}
+
+func (c *cleaner) drop(key string) {
 	if c.log != nil {
-		c.log.Debug("dropping a key RegisterTaskDefinition does not accept", "key", path)
+		c.log.Debug("dropping a key RegisterTaskDefinition does not accept", "key", c.at(key))
 	}
 }
 
-func (c *cleaner) member(first bool, k, v gjson.Result, s *shape, path string) (bool, error) {
+func (c *cleaner) member(first bool, k, v gjson.Result, s *shape) (bool, error) {
 	if v.Type == gjson.Null {
-		return first, invalid("%s is null; remove the key or give it a value", path)
+		return first, invalid("%s is null; remove the key or give it a value", c.at(k.Str))
 	}
 	if !first {
 		c.buf = append(c.buf, ',')
 	}
 	c.buf = append(c.buf, k.Raw...)
 	c.buf = append(c.buf, ':')
-	return false, c.value(path, v, s)
+	c.path = append(c.path, k.Str)
+	err := c.value(v, s)
+	c.path = c.path[:len(c.path)-1]
+	return false, err
 }
 
-func (c *cleaner) value(path string, v gjson.Result, s *shape) error {
+func (c *cleaner) value(v gjson.Result, s *shape) error {
 	var err error
 	switch s.kind {
 	case shapeObject, shapeMap:
 		if !v.IsObject() {
-			return invalid("%s must be an object, not %s", path, kindOf(v))
+			return invalid("%s must be an object, not %s", c.at(""), kindOf(v))
 		}
 		c.buf = append(c.buf, '{')
 		first := true
 		v.ForEach(func(k, val gjson.Result) bool {
-			p := path + "." + k.Str
 			child := s.elem
 			if s.kind == shapeObject {
 				if child = s.field(k.Str); child == nil {
-					c.drop(p)
+					c.drop(k.Str)
 					return true
 				}
 			}
-			first, err = c.member(first, k, val, child, p)
+			first, err = c.member(first, k, val, child)
 			return err == nil
 		})
 		c.buf = append(c.buf, '}')
 	case shapeList:
 		if !v.IsArray() {
-			return invalid("%s must be an array, not %s", path, kindOf(v))
+			return invalid("%s must be an array, not %s", c.at(""), kindOf(v))
 		}
 		c.buf = append(c.buf, '[')
 		i := 0
 		v.ForEach(func(_, val gjson.Result) bool {
-			p := path + "[" + strconv.Itoa(i) + "]"
+			c.path = append(c.path, "["+strconv.Itoa(i)+"]")
+			defer func() { c.path = c.path[:len(c.path)-1] }()
 			if val.Type == gjson.Null {
-				err = invalid("%s is null; remove it or give it a value", p)
+				err = invalid("%s is null; remove it or give it a value", c.at(""))
 				return false
 			}
 			if i > 0 {
 				c.buf = append(c.buf, ',')
 			}
 			i++
-			err = c.value(p, val, s.elem)
+			err = c.value(val, s.elem)
 			return err == nil
 		})
 		c.buf = append(c.buf, ']')
 	default:
 		if v.IsObject() || v.IsArray() {
-			return invalid("%s must be a single value, not %s", path, kindOf(v))
+			return invalid("%s must be a single value, not %s", c.at(""), kindOf(v))
 		}
 		c.buf = append(c.buf, v.Raw...)
 	}

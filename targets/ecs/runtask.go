@@ -32,7 +32,7 @@ func (p *Plan) runMigration(ctx context.Context, td string, m *Migration, emit d
 	op := "run migration task on " + shortTD(td)
 	container := m.Container
 	if container == "" {
-		names, err := containerNames(p.rendered)
+		names, err := containerNames(string(p.rendered))
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/stevedore-dev/stevedore/internal/mototest"
+)
+
+// BenchmarkScriptJob times the job the original CodeBuild step does (describe, patch,
+// register, update-service, no waiting) against one moto server: once as the compiled
+// ecs-rollout program with -wait=false, once as the original script
+// (testdata/original-ecs-script.sh: aws CLI + jq). Each iteration is one whole process run
+// and registers one revision. BENCHMARKS.md records the figures.
+func BenchmarkScriptJob(b *testing.B) {
+	cfg := mototest.Config(b)
+	client := awsecs.NewFromConfig(cfg)
+	ctx := b.Context()
+	cluster := "bench-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	if _, err := client.CreateCluster(ctx, &awsecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := client.RegisterTaskDefinition(ctx, &awsecs.RegisterTaskDefinitionInput{Family: aws.String(cluster),
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"),
+			Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:old"), Memory: aws.Int32(128)}}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := client.CreateService(ctx, &awsecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String("web"),
+		TaskDefinition: aws.String(cluster + ":1"), DesiredCount: aws.Int32(1)}); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "ecs-rollout")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	env := append(os.Environ(), "AWS_ENDPOINT_URL="+*cfg.BaseEndpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
+		"AWS_CONFIG_FILE="+filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "credentials"),
+		"AWS_PAGER=")
+	for k, v := range scriptEnv(cluster, cluster, "abc123") {
+		env = append(env, k+"="+v)
+	}
+	runCmd := func(b *testing.B, name string, args ...string) {
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%s", name, err, out)
+		}
+	}
+	b.Run("program", func(b *testing.B) {
+		for b.Loop() {
+			runCmd(b, bin, "-wait=false")
+		}
+	})
+	b.Run("script", func(b *testing.B) {
+		for _, tool := range []string{"aws", "jq", "bash"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				b.Skipf("the original script needs %s on PATH", tool)
+			}
+		}
+		for b.Loop() {
+			runCmd(b, "bash", filepath.Join("testdata", "original-ecs-script.sh"))
+		}
+	})
+}
