@@ -44,7 +44,7 @@ func BenchmarkScriptJob(b *testing.B) {
 	}
 	env := append(os.Environ(), "AWS_ENDPOINT_URL="+*cfg.BaseEndpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
 		"AWS_CONFIG_FILE="+filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "credentials"),
-		"AWS_PAGER=")
+		"AWS_PAGER=", "CONTAINER_NAME=") // pin what the program reads: the machine may set CONTAINER_NAME
 	for k, v := range scriptEnv(cluster, cluster, "abc123") {
 		env = append(env, k+"="+v)
 	}

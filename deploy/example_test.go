@@ -1,0 +1,81 @@
+package deploy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+)
+
+// memTarget is a target kept in memory: enough to show the contract.
+type memTarget struct {
+	name    string
+	running string
+	broken  map[string]bool
+}
+
+func (m *memTarget) Name() string { return m.name }
+
+func (m *memTarget) Plan(_ context.Context, r deploy.Release) (deploy.Plan, error) {
+	return &memPlan{t: m, from: m.running, to: r.Version}, nil
+}
+
+type memPlan struct {
+	t        *memTarget
+	from, to string
+}
+
+func (p *memPlan) Changed() bool { return p.from != p.to }
+func (p *memPlan) Diff() string  { return fmt.Sprintf("-%s\n+%s\n", p.from, p.to) }
+
+func (p *memPlan) Apply(_ context.Context, emit deploy.EventFunc) error {
+	p.t.running = p.to
+	emit.Emit(deploy.Event{Phase: deploy.PhaseWait, Message: "running " + p.to, Counts: deploy.Counts{Desired: 1, Updated: 1}})
+	if p.t.broken[p.to] {
+		return deploy.Errorf(deploy.ErrFailed, p.t.name, "wait", "%s crashed on start", p.to)
+	}
+	return nil
+}
+
+func (p *memPlan) Rollback(context.Context, deploy.EventFunc) error {
+	p.t.running = p.from
+	return nil
+}
+
+// Run plans, applies and, when the release fails, rolls back.
+func ExampleRun() {
+	web := &memTarget{name: "mem:web", running: "v1", broken: map[string]bool{"v3": true}}
+	onEvent := func(e deploy.Event) { fmt.Printf("%s %s: %s\n", e.Target, e.Phase, e.Message) }
+
+	_, err := deploy.Run(context.Background(), deploy.Release{Version: "v2"}, []deploy.Target{web}, &deploy.Options{OnEvent: onEvent})
+	fmt.Println("v2:", err, "- running", web.running)
+
+	_, err = deploy.Run(context.Background(), deploy.Release{Version: "v3"}, []deploy.Target{web}, &deploy.Options{OnEvent: onEvent})
+	fmt.Println("v3:", err, "- running", web.running)
+	fmt.Println("rolled back:", errors.Is(err, deploy.ErrRolledBack), "because it failed:", errors.Is(err, deploy.ErrFailed))
+	// Output:
+	// mem:web plan: change planned
+	// mem:web wait: running v2
+	// mem:web done: rolled out version v2
+	// v2: <nil> - running v2
+	// mem:web plan: change planned
+	// mem:web wait: running v3
+	// mem:web failed: mem:web: wait: v3 crashed on start
+	// mem:web rollback: rolling back
+	// mem:web rollback: rolled back
+	// v3: rolled back: mem:web: wait: v3 crashed on start - running v2
+	// rolled back: true because it failed: true
+}
+
+// A dry run plans every target and changes nothing.
+func ExampleOptions_dryRun() {
+	web := &memTarget{name: "mem:web", running: "v1"}
+	res, _ := deploy.Run(context.Background(), deploy.Release{Version: "v2"}, []deploy.Target{web}, &deploy.Options{DryRun: true})
+	fmt.Print(res.Targets[0].Plan.Diff())
+	fmt.Println("running", web.running)
+	// Output:
+	// -v1
+	// +v2
+	// running v1
+}
