@@ -234,6 +234,19 @@ func (s *Server) CreateService(spec ServiceSpec) error {
 	return nil
 }
 
+// SetServiceStatus sets a service's status (DRAINING, INACTIVE), or removes it when status
+// is "" so that DescribeServices reports it MISSING.
+func (s *Server) SetServiceStatus(cluster, name, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.clusters[cluster]
+	if status == "" {
+		delete(c.services, name)
+		return
+	}
+	c.services[name].status = status
+}
+
 func (svc *service) addEvent(at time.Time, msg string) {
 	e := event{id: fmt.Sprintf("%s-%d", svc.name, len(svc.events)+1), message: msg, at: at}
 	svc.events = append([]event{e}, svc.events...)

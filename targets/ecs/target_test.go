@@ -172,6 +172,13 @@ func TestRolloutSuccess(t *testing.T) {
 				t.Errorf("events lack %q:\n%s", want, text)
 			}
 		}
+		var sawCounts bool
+		for _, ev := range log.events {
+			sawCounts = sawCounts || (ev.Phase == deploy.PhaseWait && ev.Counts == deploy.Counts{Desired: 2, Updated: 1, Running: 2})
+		}
+		if !sawCounts {
+			t.Errorf("no wait event with counts desired 2, updated 1, running 2: %+v", log.events)
+		}
 		p := res.Targets[0].Plan.(*ecs.Plan)
 		if p.Registered() == "" || p.Observed() == "" || !strings.Contains(squash(p.Diff()), `+"2",`) {
 			t.Errorf("plan: registered %q observed %q diff:\n%s", p.Registered(), p.Observed(), p.Diff())
@@ -547,4 +554,36 @@ func TestPlanComparesWithWhatTheServiceRuns(t *testing.T) {
 // squash drops all white space: cmp.Diff varies its spacing on purpose.
 func squash(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\u00a0' }), "")
+}
+
+func TestServiceGoneMidWait(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		kind   error
+		want   string
+	}{
+		{"DRAINING", deploy.ErrFailed, "the service is DRAINING"},
+		{"INACTIVE", deploy.ErrFailed, "the service is INACTIVE"},
+		{"", deploy.ErrNotFound, "the service is MISSING"},
+	} {
+		t.Run("status="+tc.status, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, 2, true, true)
+				e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: time.Minute})
+				time.AfterFunc(30*time.Second, func() { e.srv.SetServiceStatus("prod", "web", tc.status) })
+				start := time.Now()
+				p, err := ecs.New(e.client, "prod", "web", nil).Plan(t.Context(), release)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = p.Apply(t.Context(), nil)
+				if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want %v naming %q", err, tc.kind, tc.want)
+				}
+				if took := time.Since(start); took > 30*time.Second+ecs.MaxPollInterval {
+					t.Errorf("noticed after %v, want within one poll interval", took)
+				}
+			})
+		})
+	}
 }
