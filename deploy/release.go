@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Release says what ships: a version, images by container name, and environment changes.
@@ -46,15 +47,25 @@ func (r Release) Validate() error {
 		if strings.TrimSpace(img) == "" {
 			return Errorf(ErrInvalid, "", "validate release", "image for container %q is empty", name)
 		}
+		if !utf8.ValidString(img) || !utf8.ValidString(name) {
+			return Errorf(ErrInvalid, "", "validate release", "image for container %q is not valid UTF-8", name)
+		}
 	}
 	for i, e := range r.Env {
 		if !validEnvName(e.Name) {
 			return Errorf(ErrInvalid, "", "validate release", "Env[%d]: %q is not a valid environment variable name", i, e.Name)
 		}
+		// The value may be secret: say which variable, never what it holds.
+		if !utf8.ValidString(e.Value) || !utf8.ValidString(e.Container) {
+			return Errorf(ErrInvalid, "", "validate release", "Env[%d] (%s): the value or container name is not valid UTF-8", i, e.Name)
+		}
 	}
 	for i, s := range r.Secrets {
 		if !validEnvName(s.Name) {
 			return Errorf(ErrInvalid, "", "validate release", "Secrets[%d]: %q is not a valid environment variable name", i, s.Name)
+		}
+		if !utf8.ValidString(s.ValueFrom) || !utf8.ValidString(s.Container) {
+			return Errorf(ErrInvalid, "", "validate release", "Secrets[%d] (%s): ValueFrom or the container name is not valid UTF-8", i, s.Name)
 		}
 		if s.ValueFrom == "" {
 			return Errorf(ErrInvalid, "", "validate release", "Secrets[%d] (%s): ValueFrom is empty", i, s.Name)

@@ -242,11 +242,16 @@ func upsertNamed(td, path, name, field, value string) (string, error) {
 			return sjson.Set(td, path+"."+strconv.Itoa(j)+"."+field, value)
 		}
 	}
-	entry, err := json.Marshal(map[string]string{"name": name, field: value})
+	// Built with sjson, not encoding/json, so that a new entry is escaped exactly as an
+	// updated one is (encoding/json writes & as \u0026) and rendering stays idempotent.
+	entry, err := sjson.Set(`{"name":""}`, "name", name)
+	if err == nil {
+		entry, err = sjson.Set(entry, field, value)
+	}
 	if err != nil {
 		return "", err
 	}
-	return sjson.SetRaw(td, path+".-1", string(entry))
+	return sjson.SetRaw(td, path+".-1", entry)
 }
 
 // removeNamed removes every {"name": name} entry of the array at path.
