@@ -4,9 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -22,21 +20,8 @@ import (
 // and registers one revision. BENCHMARKS.md records the figures.
 func BenchmarkScriptJob(b *testing.B) {
 	cfg := mototest.Config(b)
-	client := awsecs.NewFromConfig(cfg)
-	ctx := b.Context()
-	cluster := "bench-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
-	if _, err := client.CreateCluster(ctx, &awsecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := client.RegisterTaskDefinition(ctx, &awsecs.RegisterTaskDefinitionInput{Family: aws.String(cluster),
-		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("app"),
-			Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:old"), Memory: aws.Int32(128)}}}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := client.CreateService(ctx, &awsecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String("web"),
-		TaskDefinition: aws.String(cluster + ":1"), DesiredCount: aws.Int32(1)}); err != nil {
-		b.Fatal(err)
-	}
+	cluster := mototestService(b, awsecs.NewFromConfig(cfg), "bench", types.ContainerDefinition{Name: aws.String("app"),
+		Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:old"), Memory: aws.Int32(128)})
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "ecs-rollout")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

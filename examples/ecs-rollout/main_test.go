@@ -49,6 +49,25 @@ func runProgram(t *testing.T, env map[string]string, args ...string) (code int, 
 	return code, out.String(), errb.String()
 }
 
+// mototestService creates, in moto, a cluster with a fresh name, a task definition family of
+// the same name with these containers, and a service "web" running it; it returns the name.
+func mototestService(tb testing.TB, client *awsecs.Client, prefix string, containers ...types.ContainerDefinition) string {
+	tb.Helper()
+	ctx := context.Background()
+	name := prefix + "-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	if _, err := client.CreateCluster(ctx, &awsecs.CreateClusterInput{ClusterName: aws.String(name)}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := client.RegisterTaskDefinition(ctx, &awsecs.RegisterTaskDefinitionInput{Family: aws.String(name), ContainerDefinitions: containers}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := client.CreateService(ctx, &awsecs.CreateServiceInput{Cluster: aws.String(name), ServiceName: aws.String("web"),
+		TaskDefinition: aws.String(name + ":1"), DesiredCount: aws.Int32(1)}); err != nil {
+		tb.Fatal(err)
+	}
+	return name
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
@@ -59,21 +78,9 @@ func TestAgainstMoto(t *testing.T) {
 	sdkEnv(t, *cfg.BaseEndpoint)
 	client := awsecs.NewFromConfig(cfg)
 	ctx := t.Context()
-	cluster := "rollout-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
-	if _, err := client.CreateCluster(ctx, &awsecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.RegisterTaskDefinition(ctx, &awsecs.RegisterTaskDefinitionInput{Family: aws.String(cluster),
-		ContainerDefinitions: []types.ContainerDefinition{
-			{Name: aws.String("log_router"), Image: aws.String("public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"), Memory: aws.Int32(64)},
-			{Name: aws.String("app"), Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:old"), Memory: aws.Int32(128)},
-		}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.CreateService(ctx, &awsecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String("web"),
-		TaskDefinition: aws.String(cluster + ":1"), DesiredCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
-	}
+	cluster := mototestService(t, client, "rollout",
+		types.ContainerDefinition{Name: aws.String("log_router"), Image: aws.String("public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"), Memory: aws.Int32(64)},
+		types.ContainerDefinition{Name: aws.String("app"), Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:old"), Memory: aws.Int32(128)})
 	defs := filepath.Join(t.TempDir(), "imagedefinitions.json")
 
 	code, stdout, stderr := runProgram(t, scriptEnv(cluster, cluster, "abc123"), "-dry-run")

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
+	"path"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -92,17 +93,8 @@ func run(ctx context.Context, out io.Writer, step time.Duration) error {
 	badTook := time.Since(start).Round(100 * time.Millisecond)
 
 	fmt.Fprintf(out, "\nSummary\n")
-	fmt.Fprintf(out, "  v2: registered %s and rolled it out in %v\n", shortARN(first.Registered()), goodTook)
+	fmt.Fprintf(out, "  v2: registered %s and rolled it out in %v\n", path.Base(first.Registered()), goodTook)
 	fmt.Fprintf(out, "  v3: failed and was rolled back in %v; the error said:\n      %v\n", badTook, err)
 	fmt.Fprintf(out, "  %d ECS API calls in all, no AWS account used.\n", sim.TotalCalls())
 	return nil
-}
-
-func shortARN(arn string) string {
-	for i := len(arn) - 1; i >= 0; i-- {
-		if arn[i] == '/' {
-			return arn[i+1:]
-		}
-	}
-	return arn
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	"github.com/tidwall/gjson"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
@@ -89,5 +88,3 @@ func (p *Plan) updateService(ctx context.Context, td string, desired *int32, for
 	}
 	return time.Time{}, nil
 }
-
-func gjsonFamily(doc []byte) string { return gjson.GetBytes(doc, "family").Str }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/tidwall/gjson"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
@@ -157,7 +158,7 @@ func (p *Plan) makeDiff() string {
 	svcBefore := serviceSettings{TaskDefinition: shortTD(p.Observed()), DesiredCount: p.observed.DesiredCount}
 	svcAfter := svcBefore
 	if p.tdChanged {
-		svcAfter.TaskDefinition = gjsonFamily(p.rendered) + ":<new revision>"
+		svcAfter.TaskDefinition = gjson.GetBytes(p.rendered, "family").Str + ":<new revision>"
 	}
 	if o.DesiredCount != nil {
 		svcAfter.DesiredCount = *o.DesiredCount

@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"slices"
@@ -41,7 +42,7 @@ func Render(doc []byte, r deploy.Release, opts *RenderOptions) ([]byte, error) {
 // RegisterInput decodes a rendered task definition into the SDK's register input.
 func RegisterInput(rendered []byte) (*ecs.RegisterTaskDefinitionInput, error) {
 	var in ecs.RegisterTaskDefinitionInput
-	dec := json.NewDecoder(strings.NewReader(string(rendered)))
+	dec := json.NewDecoder(bytes.NewReader(rendered))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		return nil, deploy.Wrap(deploy.ErrInvalid, "", "decode task definition", err,

@@ -2,8 +2,6 @@ package ecs
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -106,12 +104,7 @@ func (t *Target) waitTaskStopped(ctx context.Context, arn, op string) (*types.Ta
 		}
 		select {
 		case <-ctx.Done():
-			kind := deploy.ErrCanceled
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				kind = deploy.ErrTimeout
-			}
-			return nil, &deploy.Error{Kind: kind, Target: t.Name(), Op: op,
-				Detail: fmt.Sprintf("task %s had not stopped", shortTD(arn)), Err: ctx.Err()}
+			return nil, t.ctxErr(ctx, op, "task "+shortTD(arn)+" had not stopped")
 		case <-time.After(interval):
 		}
 		interval = min(interval+interval/2, MaxPollInterval)

@@ -162,15 +162,11 @@ func (t *Target) waitStable(ctx context.Context, want string, since time.Time, p
 		var r pollResult
 		select {
 		case <-ctx.Done():
-			kind := deploy.ErrCanceled
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				kind = deploy.ErrTimeout
-			}
 			msg := "still waiting"
 			if last.Message != "" {
 				msg += ": " + last.Message
 			}
-			return &deploy.Error{Kind: kind, Target: t.Name(), Op: "wait for " + shortTD(want), Detail: msg, Err: ctx.Err()}
+			return t.ctxErr(ctx, "wait for "+shortTD(want), msg)
 		case r = <-ch:
 		}
 		if r.err != nil {
@@ -217,4 +213,14 @@ func (t *Target) streamEvents(svc *types.Service, after time.Time, phase deploy.
 		}
 	}
 	return newest
+}
+
+// ctxErr reports that ctx ended while op was under way: ErrTimeout for a deadline,
+// ErrCanceled otherwise, with detail saying where things stood.
+func (t *Target) ctxErr(ctx context.Context, op, detail string) error {
+	kind := deploy.ErrCanceled
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		kind = deploy.ErrTimeout
+	}
+	return &deploy.Error{Kind: kind, Target: t.Name(), Op: op, Detail: detail, Err: ctx.Err()}
 }
