@@ -1,7 +1,6 @@
 package ecs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"sync"
@@ -20,9 +19,7 @@ import (
 // desired count it observed, which Rollback restores.
 type Plan struct {
 	t         *Target
-	rel       deploy.Release
 	observed  types.Service
-	oldTD     []byte // the task definition the service runs, cleaned
 	rendered  []byte // what Apply registers
 	tdChanged bool
 	diff      string
@@ -72,8 +69,17 @@ func (t *Target) plan(ctx context.Context, r deploy.Release) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{t: t, rel: r, observed: *svc, oldTD: old, rendered: rendered, tdChanged: !bytes.Equal(old, rendered)}
-	p.diff = p.makeDiff()
+	p := &Plan{t: t, observed: *svc, rendered: rendered}
+	var before, after any
+	if err := json.Unmarshal(old, &before); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(rendered, &after); err != nil {
+		return nil, err
+	}
+	// Equal as values, not as bytes: a file's keys need not be in ECS's order.
+	p.tdChanged = !cmp.Equal(before, after)
+	p.diff = p.makeDiff(before, after)
 	if len(svc.Deployments) > 1 {
 		t.log().WarnContext(ctx, "the service is already mid-deployment; rollback will return it to the revision it names now",
 			"target", t.Name(), "taskDefinition", shortTD(aws.ToString(svc.TaskDefinition)))
@@ -147,13 +153,10 @@ type serviceSettings struct {
 	ForceNewDeployment bool
 }
 
-func (p *Plan) makeDiff() string {
+func (p *Plan) makeDiff(before, after any) string {
 	if !p.Changed() {
 		return ""
 	}
-	var before, after any
-	_ = json.Unmarshal(p.oldTD, &before)
-	_ = json.Unmarshal(p.rendered, &after)
 	o := p.t.c.opts
 	svcBefore := serviceSettings{TaskDefinition: shortTD(p.Observed()), DesiredCount: p.observed.DesiredCount}
 	svcAfter := svcBefore

@@ -406,6 +406,11 @@ func TestNoChangeAndForce(t *testing.T) {
 		if p.Changed() || p.Diff() != "" {
 			t.Errorf("unchanged release planned a change:\n%s", p.Diff())
 		}
+		// The same task definition as a file with its keys in another order: still no change.
+		file := []byte(`{"tags":[{"value":"payments","key":"team"}],"containerDefinitions":[{"essential":true,"image":"` + oldImage + `","name":"app"},{"image":"busybox:1","name":"sidecar"}],"family":"web"}`)
+		if p, err := ecs.New(e.client, "prod", "web", &ecs.Options{TaskDefinitionJSON: file}).Plan(t.Context(), same); err != nil || p.Changed() {
+			t.Errorf("reordered file: err %v, changed %v", err, p != nil && p.Changed())
+		}
 		if err := p.Apply(t.Context(), nil); err != nil || e.srv.Calls("RegisterTaskDefinition") != 0 || e.srv.Calls("UpdateService") != 0 {
 			t.Errorf("no-op apply: err %v, %d registers, %d updates", err, e.srv.Calls("RegisterTaskDefinition"), e.srv.Calls("UpdateService"))
 		}
