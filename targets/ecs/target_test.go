@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 	"github.com/tidwall/gjson"
 
@@ -591,4 +592,45 @@ func TestServiceGoneMidWait(t *testing.T) {
 			})
 		})
 	}
+}
+
+// stillRunning wraps the client: once armed, DescribeServices reports an extra deployment
+// on revision td, as if something had moved the service back onto it.
+type stillRunning struct {
+	*awsecs.Client
+	mu    sync.Mutex
+	armed bool
+	td    string
+}
+
+func (s *stillRunning) DescribeServices(ctx context.Context, in *awsecs.DescribeServicesInput, opts ...func(*awsecs.Options)) (*awsecs.DescribeServicesOutput, error) {
+	out, err := s.Client.DescribeServices(ctx, in, opts...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil && s.armed && len(out.Services) > 0 {
+		out.Services[0].Deployments = append(out.Services[0].Deployments, types.Deployment{Status: aws.String("ACTIVE"), TaskDefinition: aws.String(s.td)})
+	}
+	return out, err
+}
+
+func TestRollbackNeverDeregistersARevisionInUse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, true, false)
+		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "Essential container in task exited"})
+		api := &stillRunning{Client: e.client, td: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2"}
+		target := ecs.New(api, "prod", "web", &ecs.Options{DeregisterOnRollback: true})
+		_, err := deploy.Run(t.Context(), release, []deploy.Target{target}, &deploy.Options{OnEvent: func(ev deploy.Event) {
+			if ev.Phase == deploy.PhaseRollback && strings.HasSuffix(ev.Message, "stable") {
+				api.mu.Lock()
+				api.armed = true // the rollback has settled; its last look at the service comes next
+				api.mu.Unlock()
+			}
+		}})
+		if !errors.Is(err, deploy.ErrRolledBack) {
+			t.Fatalf("err = %v, want ErrRolledBack", err)
+		}
+		if n := e.srv.Calls("DeregisterTaskDefinition"); n != 0 {
+			t.Errorf("deregistered a revision a deployment still runs (%d calls)", n)
+		}
+	})
 }
