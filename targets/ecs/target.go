@@ -23,7 +23,8 @@ type API interface {
 }
 
 // Polling bounds: the first poll comes right after UpdateService, then the interval grows
-// from MinPollInterval by half each time up to MaxPollInterval, never slower than 15 s.
+// from Options.PollInterval (DefaultPollInterval unless set) by half each time up to
+// MaxPollInterval, and doubles after throttling, never slower than 15 s.
 const (
 	DefaultPollInterval = 2 * time.Second
 	MaxPollInterval     = 15 * time.Second
