@@ -115,12 +115,7 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 			return // a sibling failed or the caller gave up before this one started
 		}
 		tr.Started = true
-		err := tr.Plan.Apply(applyCtx, func(e Event) {
-			if e.Target == "" {
-				e.Target = tr.Target
-			}
-			emit(e)
-		})
+		err := tr.Plan.Apply(applyCtx, emit.forTarget(tr.Target))
 		if err == nil {
 			tr.Applied = true
 			emit(Event{Target: tr.Target, Phase: PhaseDone, Message: "rolled out " + r.String()})
@@ -142,15 +137,16 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		cancelApply()
 	})
 
-	failed := applyCtx.Err() != nil || anyErr(res)
-	if !failed {
-		return res, nil
-	}
+	// Failed means a target failed or never started; a deadline that passes after every
+	// target succeeded changes nothing.
 	for i := range res.Targets {
 		tr := &res.Targets[i]
 		if tr.Err == nil && !tr.Started {
 			tr.Err = Errorf(ErrCanceled, tr.Target, "apply", "not started because the deploy failed or was cancelled")
 		}
+	}
+	if !anyErr(res) {
+		return res, nil
 	}
 	if o.DisableRollback {
 		return res, joinErrs(res)
@@ -170,12 +166,7 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		}
 		emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolling back"})
 		o.Logger.InfoContext(rbCtx, "rolling back", "target", tr.Target, "cause", cause.Error())
-		rbErr := tr.Plan.Rollback(rbCtx, func(e Event) {
-			if e.Target == "" {
-				e.Target = tr.Target
-			}
-			emit(e)
-		})
+		rbErr := tr.Plan.Rollback(rbCtx, emit.forTarget(tr.Target))
 		if rbErr != nil {
 			tr.Err = &Error{Kind: ErrRollbackFailed, Target: tr.Target, Op: "rollback",
 				Detail: "the target may be left on the new release; fix it by hand",
@@ -243,6 +234,16 @@ func eachBounded(n, limit int, f func(i int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// forTarget names target in the events that do not name one.
+func (f EventFunc) forTarget(target string) EventFunc {
+	return func(e Event) {
+		if e.Target == "" {
+			e.Target = target
+		}
+		f(e)
+	}
 }
 
 // serialise stamps events with the time and delivers them one at a time.

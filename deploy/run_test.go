@@ -335,3 +335,32 @@ func TestRunRejectsEmptyInput(t *testing.T) {
 		t.Errorf("an invalid release was planned: %v", ft.events())
 	}
 }
+
+// untilDeadline is a target whose apply finishes successfully just as the deploy's
+// deadline passes.
+type untilDeadline struct{ fakeTarget }
+
+func (u *untilDeadline) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error) {
+	return &deadlinePlan{fakePlan{&u.fakeTarget}}, nil
+}
+
+type deadlinePlan struct{ fakePlan }
+
+func (p *deadlinePlan) Apply(ctx context.Context, emit deploy.EventFunc) error {
+	<-ctx.Done()
+	p.t.record("applied")
+	return nil
+}
+
+func TestRunDeadlineAfterSuccessRollsNothingBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := &untilDeadline{fakeTarget{name: "u"}}
+		res, err := deploy.Run(t.Context(), rel, []deploy.Target{u}, &deploy.Options{Timeout: time.Minute})
+		if err != nil || !res.Targets[0].Applied || res.Targets[0].RolledBack {
+			t.Errorf("err %v, applied %v, rolled back %v: a target that succeeded was treated as failed", err, res.Targets[0].Applied, res.Targets[0].RolledBack)
+		}
+		if diff := cmp.Diff([]string{"applied"}, u.events()); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+}
