@@ -634,3 +634,33 @@ func TestRollbackNeverDeregistersARevisionInUse(t *testing.T) {
 		}
 	})
 }
+
+// noDeployments hides the deployments from UpdateService's answer, so the wait does not know
+// when its deployment started.
+type noDeployments struct{ *awsecs.Client }
+
+func (n noDeployments) UpdateService(ctx context.Context, in *awsecs.UpdateServiceInput, opts ...func(*awsecs.Options)) (*awsecs.UpdateServiceOutput, error) {
+	out, err := n.Client.UpdateService(ctx, in, opts...)
+	if err == nil {
+		out.Service.Deployments = nil
+	}
+	return out, err
+}
+
+func TestWaitWithoutStartTimeStreamsNoHistory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, true, true) // the service's history holds one "steady state" event
+		log := &eventLog{}
+		_, err := deploy.Run(t.Context(), release, []deploy.Target{ecs.New(noDeployments{e.client}, "prod", "web", nil)},
+			&deploy.Options{OnEvent: log.add})
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log.text())
+		}
+		if n := strings.Count(log.text(), "has reached a steady state"); n != 1 {
+			t.Errorf("%d steady-state events, want only the new one:\n%s", n, log.text())
+		}
+		if !strings.Contains(log.text(), "has started 1 tasks") {
+			t.Errorf("this rollout's events were not streamed:\n%s", log.text())
+		}
+	})
+}

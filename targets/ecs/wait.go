@@ -157,6 +157,7 @@ func (t *Target) waitStable(ctx context.Context, want string, since time.Time, p
 	defer cancel()
 	var last Status
 	seenEvents := since
+	eventsFrom := !since.IsZero() // whether seenEvents marks where this rollout's events start
 	transient := 0
 	for {
 		var r pollResult
@@ -181,6 +182,11 @@ func (t *Target) waitStable(ctx context.Context, want string, since time.Time, p
 		if r.svc == nil {
 			return deploy.Errorf(deploy.ErrNotFound, t.Name(), "wait for "+shortTD(want), "the service is MISSING: it was deleted while the deploy waited")
 		}
+		if !eventsFrom {
+			// No start time known (UpdateService's answer lacked the new deployment): stream
+			// only what happens from now on, not the service's history.
+			seenEvents, eventsFrom = newestEvent(r.svc), true
+		}
 		seenEvents = t.streamEvents(r.svc, seenEvents, phase, emit)
 		st := ServiceStatus(*r.svc, want, since)
 		if st.Message != last.Message || st.Counts != last.Counts {
@@ -195,6 +201,16 @@ func (t *Target) waitStable(ctx context.Context, want string, since time.Time, p
 			return t.failure(ctx, r.svc, want, since, st)
 		}
 	}
+}
+
+func newestEvent(svc *types.Service) time.Time {
+	var newest time.Time
+	for _, e := range svc.Events {
+		if at := aws.ToTime(e.CreatedAt); at.After(newest) {
+			newest = at
+		}
+	}
+	return newest
 }
 
 // streamEvents emits the service events newer than after, oldest first, and returns the
