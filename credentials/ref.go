@@ -13,17 +13,17 @@ import (
 type Source int
 
 const (
-	// SecretsManager: AWS Secrets Manager.
-	SecretsManager Source = iota + 1
-	// ParameterStore: AWS Systems Manager Parameter Store.
-	ParameterStore
+	// SourceSecretsManager: AWS Secrets Manager.
+	SourceSecretsManager Source = iota + 1
+	// SourceParameterStore: AWS Systems Manager Parameter Store.
+	SourceParameterStore
 )
 
 func (s Source) String() string {
 	switch s {
-	case SecretsManager:
+	case SourceSecretsManager:
 		return "secretsmanager"
-	case ParameterStore:
+	case SourceParameterStore:
 		return "parameterstore"
 	}
 	return "Source(" + strconv.Itoa(int(s)) + ")"
@@ -77,7 +77,7 @@ func Parse(s string) (Ref, error) {
 
 // ParseIn reads a reference whose store the context already says: the value of a buildspec's
 // env.secrets-manager entry (`<secret-id>:<json-key>:<stage>:<version-id>`) with
-// SecretsManager, or env.parameter-store's with ParameterStore. Every form Parse knows is
+// SourceSecretsManager, or env.parameter-store's with SourceParameterStore. Every form Parse knows is
 // accepted too, as long as it names the same store.
 func ParseIn(src Source, s string) (Ref, error) {
 	r, err := parse(src, s)
@@ -102,7 +102,7 @@ func parse(src Source, s string) (Ref, error) {
 		return parseARN(s)
 	case strings.HasPrefix(s, refPrefix):
 		id := s[len(refPrefix):]
-		r := Ref{Source: SecretsManager, ID: id, ViaParameterStore: true}
+		r := Ref{Source: SourceSecretsManager, ID: id, ViaParameterStore: true}
 		if strings.HasPrefix(id, "arn:") {
 			arn, rest, err := splitSecretARN(id)
 			if err != nil {
@@ -122,7 +122,7 @@ func parse(src Source, s string) (Ref, error) {
 		return parseParameter(s[len("parameterstore:"):])
 	case strings.HasPrefix(s, "ssm:"):
 		return parseParameter(s[len("ssm:"):])
-	case src == SecretsManager:
+	case src == SourceSecretsManager:
 		return parseSecretSpec(s)
 	}
 	return parseParameter(s)
@@ -153,7 +153,7 @@ func parseSecretSpec(s string) (Ref, error) {
 
 // secretRef fills in the json key, stage and version id from rest (":key:stage:id" or "").
 func secretRef(id, rest string) (Ref, error) {
-	r := Ref{Source: SecretsManager, ID: id}
+	r := Ref{Source: SourceSecretsManager, ID: id}
 	if rest == "" {
 		return r, nil
 	}
@@ -263,7 +263,7 @@ func parseARN(s string) (Ref, error) {
 
 // parseParameter reads a Parameter Store name or ARN with an optional :version or :label.
 func parseParameter(s string) (Ref, error) {
-	r := Ref{Source: ParameterStore}
+	r := Ref{Source: SourceParameterStore}
 	name := s
 	if strings.HasPrefix(s, "arn:") {
 		f := strings.SplitN(s, ":", 7)
@@ -404,7 +404,7 @@ func parseResolve(s string) (Ref, error) {
 // String returns r in a form Parse reads back to r.
 func (r Ref) String() string {
 	switch r.Source {
-	case SecretsManager:
+	case SourceSecretsManager:
 		if r.ViaParameterStore {
 			return refPrefix + r.ID
 		}
@@ -413,7 +413,7 @@ func (r Ref) String() string {
 			s = "secretsmanager:" + s
 		}
 		return s + r.secretSuffix()
-	case ParameterStore:
+	case SourceParameterStore:
 		switch {
 		case r.Version > 0:
 			return r.ID + ":" + strconv.FormatInt(r.Version, 10)

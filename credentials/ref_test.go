@@ -22,35 +22,35 @@ func TestParse(t *testing.T) {
 		str  string // String(), when it differs from in
 	}{
 		// ECS valueFrom, Secrets Manager, with the inner colons ECS allows.
-		{in: testSecretARN, want: Ref{Source: SecretsManager, ID: testSecretARN}},
-		{in: testSecretARN + ":username::", want: Ref{Source: SecretsManager, ID: testSecretARN, JSONKey: "username"}, str: testSecretARN + ":username"},
-		{in: testSecretARN + "::AWSPREVIOUS:", want: Ref{Source: SecretsManager, ID: testSecretARN, VersionStage: "AWSPREVIOUS"}, str: testSecretARN + "::AWSPREVIOUS"},
-		{in: testSecretARN + ":::" + testVersionID, want: Ref{Source: SecretsManager, ID: testSecretARN, VersionID: testVersionID}},
-		{in: testSecretARN + ":password:AWSCURRENT", want: Ref{Source: SecretsManager, ID: testSecretARN, JSONKey: "password", VersionStage: "AWSCURRENT"}},
+		{in: testSecretARN, want: Ref{Source: SourceSecretsManager, ID: testSecretARN}},
+		{in: testSecretARN + ":username::", want: Ref{Source: SourceSecretsManager, ID: testSecretARN, JSONKey: "username"}, str: testSecretARN + ":username"},
+		{in: testSecretARN + "::AWSPREVIOUS:", want: Ref{Source: SourceSecretsManager, ID: testSecretARN, VersionStage: "AWSPREVIOUS"}, str: testSecretARN + "::AWSPREVIOUS"},
+		{in: testSecretARN + ":::" + testVersionID, want: Ref{Source: SourceSecretsManager, ID: testSecretARN, VersionID: testVersionID}},
+		{in: testSecretARN + ":password:AWSCURRENT", want: Ref{Source: SourceSecretsManager, ID: testSecretARN, JSONKey: "password", VersionStage: "AWSCURRENT"}},
 		// ECS valueFrom, Parameter Store.
-		{in: "/app/db/password", want: Ref{Source: ParameterStore, ID: "/app/db/password"}},
-		{in: "plain_name", want: Ref{Source: ParameterStore, ID: "plain_name"}},
-		{in: "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db/password", want: Ref{Source: ParameterStore, ID: "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db/password"}},
-		{in: "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db/password:4", want: Ref{Source: ParameterStore, ID: "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db/password", Version: 4}},
+		{in: "/app/db/password", want: Ref{Source: SourceParameterStore, ID: "/app/db/password"}},
+		{in: "plain_name", want: Ref{Source: SourceParameterStore, ID: "plain_name"}},
+		{in: "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db/password", want: Ref{Source: SourceParameterStore, ID: "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db/password"}},
+		{in: "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db/password:4", want: Ref{Source: SourceParameterStore, ID: "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db/password", Version: 4}},
 		// Selectors.
-		{in: "/app/db/password:3", want: Ref{Source: ParameterStore, ID: "/app/db/password", Version: 3}},
-		{in: "/app/db/password:stable", want: Ref{Source: ParameterStore, ID: "/app/db/password", Label: "stable"}},
+		{in: "/app/db/password:3", want: Ref{Source: SourceParameterStore, ID: "/app/db/password", Version: 3}},
+		{in: "/app/db/password:stable", want: Ref{Source: SourceParameterStore, ID: "/app/db/password", Label: "stable"}},
 		// Parameter Store reading Secrets Manager.
-		{in: "/aws/reference/secretsmanager/prod/db", want: Ref{Source: SecretsManager, ID: "prod/db", ViaParameterStore: true}},
-		{in: "/aws/reference/secretsmanager/" + testSecretARN, want: Ref{Source: SecretsManager, ID: testSecretARN, ViaParameterStore: true}},
+		{in: "/aws/reference/secretsmanager/prod/db", want: Ref{Source: SourceSecretsManager, ID: "prod/db", ViaParameterStore: true}},
+		{in: "/aws/reference/secretsmanager/" + testSecretARN, want: Ref{Source: SourceSecretsManager, ID: testSecretARN, ViaParameterStore: true}},
 		// The buildspec form, prefixed (ParseIn takes it bare).
-		{in: "secretsmanager:prod/db", want: Ref{Source: SecretsManager, ID: "prod/db"}},
-		{in: "secretsmanager:prod/db:password", want: Ref{Source: SecretsManager, ID: "prod/db", JSONKey: "password"}},
-		{in: "secretsmanager:prod/db:password:AWSPREVIOUS", want: Ref{Source: SecretsManager, ID: "prod/db", JSONKey: "password", VersionStage: "AWSPREVIOUS"}},
-		{in: "secretsmanager:" + testSecretARN + ":password", want: Ref{Source: SecretsManager, ID: testSecretARN, JSONKey: "password"}, str: testSecretARN + ":password"},
-		{in: "parameterstore:/app/x:2", want: Ref{Source: ParameterStore, ID: "/app/x", Version: 2}, str: "/app/x:2"},
-		{in: "ssm:/app/x", want: Ref{Source: ParameterStore, ID: "/app/x"}, str: "/app/x"},
+		{in: "secretsmanager:prod/db", want: Ref{Source: SourceSecretsManager, ID: "prod/db"}},
+		{in: "secretsmanager:prod/db:password", want: Ref{Source: SourceSecretsManager, ID: "prod/db", JSONKey: "password"}},
+		{in: "secretsmanager:prod/db:password:AWSPREVIOUS", want: Ref{Source: SourceSecretsManager, ID: "prod/db", JSONKey: "password", VersionStage: "AWSPREVIOUS"}},
+		{in: "secretsmanager:" + testSecretARN + ":password", want: Ref{Source: SourceSecretsManager, ID: testSecretARN, JSONKey: "password"}, str: testSecretARN + ":password"},
+		{in: "parameterstore:/app/x:2", want: Ref{Source: SourceParameterStore, ID: "/app/x", Version: 2}, str: "/app/x:2"},
+		{in: "ssm:/app/x", want: Ref{Source: SourceParameterStore, ID: "/app/x"}, str: "/app/x"},
 		// CloudFormation dynamic references.
-		{in: "{{resolve:secretsmanager:prod/db:SecretString:password}}", want: Ref{Source: SecretsManager, ID: "prod/db", JSONKey: "password"}, str: "secretsmanager:prod/db:password"},
-		{in: "{{resolve:secretsmanager:" + testSecretARN + ":SecretString:password::" + testVersionID + "}}", want: Ref{Source: SecretsManager, ID: testSecretARN, JSONKey: "password", VersionID: testVersionID}, str: testSecretARN + ":password::" + testVersionID},
-		{in: "{{resolve:secretsmanager:prod/db}}", want: Ref{Source: SecretsManager, ID: "prod/db"}, str: "secretsmanager:prod/db"},
-		{in: "{{resolve:ssm:/app/x:7}}", want: Ref{Source: ParameterStore, ID: "/app/x", Version: 7}, str: "/app/x:7"},
-		{in: "{{resolve:ssm-secure:/app/x}}", want: Ref{Source: ParameterStore, ID: "/app/x"}, str: "/app/x"},
+		{in: "{{resolve:secretsmanager:prod/db:SecretString:password}}", want: Ref{Source: SourceSecretsManager, ID: "prod/db", JSONKey: "password"}, str: "secretsmanager:prod/db:password"},
+		{in: "{{resolve:secretsmanager:" + testSecretARN + ":SecretString:password::" + testVersionID + "}}", want: Ref{Source: SourceSecretsManager, ID: testSecretARN, JSONKey: "password", VersionID: testVersionID}, str: testSecretARN + ":password::" + testVersionID},
+		{in: "{{resolve:secretsmanager:prod/db}}", want: Ref{Source: SourceSecretsManager, ID: "prod/db"}, str: "secretsmanager:prod/db"},
+		{in: "{{resolve:ssm:/app/x:7}}", want: Ref{Source: SourceParameterStore, ID: "/app/x", Version: 7}, str: "/app/x:7"},
+		{in: "{{resolve:ssm-secure:/app/x}}", want: Ref{Source: SourceParameterStore, ID: "/app/x"}, str: "/app/x"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -73,21 +73,21 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseIn(t *testing.T) {
-	got, err := ParseIn(SecretsManager, "prod/db:password::"+testVersionID)
+	got, err := ParseIn(SourceSecretsManager, "prod/db:password::"+testVersionID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Ref{Source: SecretsManager, ID: "prod/db", JSONKey: "password", VersionID: testVersionID}
+	want := Ref{Source: SourceSecretsManager, ID: "prod/db", JSONKey: "password", VersionID: testVersionID}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got)\n%s", d)
 	}
-	if _, err := ParseIn(SecretsManager, "/app/x"); err != nil {
+	if _, err := ParseIn(SourceSecretsManager, "/app/x"); err != nil {
 		t.Errorf("a hierarchical secret name: %v", err)
 	}
-	if _, err := ParseIn(ParameterStore, testSecretARN); err == nil || !strings.Contains(err.Error(), "is a secretsmanager reference where a parameterstore one is expected") {
+	if _, err := ParseIn(SourceParameterStore, testSecretARN); err == nil || !strings.Contains(err.Error(), "is a secretsmanager reference where a parameterstore one is expected") {
 		t.Errorf("store mismatch: %v", err)
 	}
-	if got, err := ParseIn(ParameterStore, "/app/x:stable"); err != nil || got.Label != "stable" {
+	if got, err := ParseIn(SourceParameterStore, "/app/x:stable"); err != nil || got.Label != "stable" {
 		t.Errorf("ParseIn(ParameterStore) = %+v, %v", got, err)
 	}
 }
@@ -150,7 +150,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, src := range []Source{0, SecretsManager, ParameterStore} {
+		for _, src := range []Source{0, SourceSecretsManager, SourceParameterStore} {
 			var r Ref
 			var err error
 			if src == 0 {
