@@ -20,7 +20,7 @@ type MemoryStore struct {
 }
 
 type memSecret struct {
-	versions []Secret         // versions[i] is version i+1
+	versions []Secret       // versions[i] is version i+1
 	labels   map[string]int // label -> version number
 }
 
