@@ -10,11 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/awsfake"
 )
 
 const (
@@ -37,12 +38,7 @@ type Behavior struct {
 }
 
 // Fault is an error the server answers instead of doing the call.
-type Fault struct {
-	Code    string // error type, e.g. ThrottlingException or ServerException
-	Status  int    // HTTP status; 0 means 400
-	Message string
-	Times   int // how many calls it answers; < 0 means all
-}
+type Fault = awsfake.Fault
 
 // Server is the fake. Its zero value is not usable; call New.
 type Server struct {
@@ -55,8 +51,7 @@ type Server struct {
 	latest    map[string]int      // family -> highest revision
 	clusters  map[string]*cluster
 	behaviors map[string]Behavior // by image
-	faults    map[string][]*Fault
-	requests  map[string][]json.RawMessage
+	log       awsfake.Log
 	seq       int
 }
 
@@ -72,8 +67,6 @@ func New(now func() time.Time) *Server {
 		latest:       map[string]int{},
 		clusters:     map[string]*cluster{},
 		behaviors:    map[string]Behavior{},
-		faults:       map[string][]*Fault{},
-		requests:     map[string][]json.RawMessage{},
 	}
 }
 
@@ -85,49 +78,20 @@ func (s *Server) SetBehavior(image string, b Behavior) {
 }
 
 // Inject makes the next f.Times calls of op (e.g. "DescribeServices") fail with f.
-func (s *Server) Inject(op string, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[op] = append(s.faults[op], &f)
-}
+func (s *Server) Inject(op string, f Fault) { s.log.Inject(op, f) }
 
 // Requests returns the bodies of the calls made to op, including those answered with a fault.
-func (s *Server) Requests(op string) []json.RawMessage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]json.RawMessage(nil), s.requests[op]...)
-}
+func (s *Server) Requests(op string) []json.RawMessage { return s.log.Requests(op) }
 
 // Calls returns how many calls were made to op.
-func (s *Server) Calls(op string) int { return len(s.Requests(op)) }
+func (s *Server) Calls(op string) int { return s.log.Calls(op) }
 
 // TotalCalls returns how many calls were made in all.
-func (s *Server) TotalCalls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.requests {
-		n += len(r)
-	}
-	return n
-}
+func (s *Server) TotalCalls() int { return s.log.TotalCalls() }
 
 // HTTPClient returns a client that hands requests straight to the server's handler, with no
 // sockets, so tests run inside a testing/synctest bubble.
-func (s *Server) HTTPClient() *http.Client { return &http.Client{Transport: handlerTransport{s}} }
-
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, req)
-	resp := rec.Result()
-	resp.Request = req
-	return resp, nil
-}
+func (s *Server) HTTPClient() *http.Client { return awsfake.Client(s) }
 
 // ServeHTTP answers one ECS call in the awsJson1_1 protocol.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -141,21 +105,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 400, "SerializationException", err.Error())
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests[op] = append(s.requests[op], json.RawMessage(body))
-	if f := s.takeFault(op); f != nil {
-		st := f.Status
-		if st == 0 {
-			st = 400
-		}
-		msg := f.Message
-		if msg == "" {
-			msg = "injected " + f.Code
-		}
-		writeErr(w, st, f.Code, msg)
+	calls := s.log.Calls(op) + 1
+	if f := s.log.Record(op, body); f != nil {
+		f.Write(w)
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	h, ok := handlers[op]
 	if !ok {
 		writeErr(w, 400, "UnknownOperationException", "ecsfake does not implement "+op)
@@ -173,23 +129,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-Requestid", fmt.Sprintf("fake-%d", len(s.requests[op])))
+	w.Header().Set("X-Amzn-Requestid", fmt.Sprintf("fake-%d", calls))
 	_ = json.NewEncoder(w).Encode(out)
-}
-
-func (s *Server) takeFault(op string) *Fault {
-	fs := s.faults[op]
-	if len(fs) == 0 {
-		return nil
-	}
-	f := fs[0]
-	if f.Times > 0 {
-		f.Times--
-		if f.Times == 0 {
-			s.faults[op] = fs[1:]
-		}
-	}
-	return f
 }
 
 type apiError struct{ code, msg string }
@@ -201,10 +142,7 @@ func clientErr(format string, args ...any) error {
 }
 
 func writeErr(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-Errortype", code)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+	awsfake.WriteError(w, status, code, msg)
 }
 
 func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }

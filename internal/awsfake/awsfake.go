@@ -1,0 +1,121 @@
+// Package awsfake holds what the in-process AWS fakes share: an http.Client that hands
+// requests straight to a handler (no sockets, so tests run in a testing/synctest bubble),
+// the awsJson1_1 error format, scripted faults and a log of the calls made.
+package awsfake
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+)
+
+// Client returns an http.Client whose requests h answers in-process.
+func Client(h http.Handler) *http.Client { return &http.Client{Transport: transport{h}} }
+
+type transport struct{ h http.Handler }
+
+func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// WriteError answers with an AWS JSON 1.1 error.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-Errortype", code)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+}
+
+// WriteJSON answers with an AWS JSON 1.1 result.
+func WriteJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Fault is an error a fake answers instead of doing the call.
+type Fault struct {
+	Code    string // error type, e.g. ThrottlingException or AccessDeniedException
+	Status  int    // HTTP status; 0 means 400
+	Message string
+	Times   int // how many calls it answers; < 0 means all
+}
+
+// Write answers with f.
+func (f *Fault) Write(w http.ResponseWriter) {
+	st, msg := f.Status, f.Message
+	if st == 0 {
+		st = 400
+	}
+	if msg == "" {
+		msg = "injected " + f.Code
+	}
+	WriteError(w, st, f.Code, msg)
+}
+
+// Log records calls by operation and hands out injected faults. Its zero value is ready.
+type Log struct {
+	mu       sync.Mutex
+	requests map[string][]json.RawMessage
+	faults   map[string][]*Fault
+}
+
+// Inject makes the next f.Times calls of op fail with f.
+func (l *Log) Inject(op string, f Fault) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.faults == nil {
+		l.faults = map[string][]*Fault{}
+	}
+	l.faults[op] = append(l.faults[op], &f)
+}
+
+// Record logs a call of op and returns the fault it must answer with, if any.
+func (l *Log) Record(op string, body []byte) *Fault {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.requests == nil {
+		l.requests = map[string][]json.RawMessage{}
+	}
+	l.requests[op] = append(l.requests[op], json.RawMessage(body))
+	fs := l.faults[op]
+	if len(fs) == 0 {
+		return nil
+	}
+	f := fs[0]
+	if f.Times > 0 {
+		f.Times--
+		if f.Times == 0 {
+			l.faults[op] = fs[1:]
+		}
+	}
+	return f
+}
+
+// Requests returns the bodies of the calls made to op, including those answered with a fault.
+func (l *Log) Requests(op string) []json.RawMessage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]json.RawMessage(nil), l.requests[op]...)
+}
+
+// Calls returns how many calls were made to op.
+func (l *Log) Calls(op string) int { return len(l.Requests(op)) }
+
+// TotalCalls returns how many calls were made in all.
+func (l *Log) TotalCalls() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.requests {
+		n += len(r)
+	}
+	return n
+}
