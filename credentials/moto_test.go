@@ -1,6 +1,8 @@
 package credentials_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -8,9 +10,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/stevedore-dev/stevedore/credentials"
 	"github.com/stevedore-dev/stevedore/credentials/credentialstest"
+	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/mototest"
 )
 
@@ -55,4 +59,89 @@ func TestSecretsManagerConformanceMotoRecoveryWindow(t *testing.T) {
 			Prefix: "/conformance-window/" + runID,
 		}
 	})
+}
+
+// The fake answers the stores as moto does; the suite keeps it honest.
+func TestSecretsManagerConformanceFake(t *testing.T) {
+	credentialstest.Run(t, func(t *testing.T) credentialstest.Harness {
+		f := newFake()
+		return credentialstest.Harness{Store: credentials.NewSecretsManager(f.sm, &credentials.SecretsManagerOptions{ForceDelete: true}), Prefix: "/fake"}
+	})
+}
+
+func TestParameterStoreConformanceFake(t *testing.T) {
+	credentialstest.Run(t, func(t *testing.T) credentialstest.Harness {
+		f := newFake()
+		return credentialstest.Harness{Store: credentials.NewParameterStore(f.ps, nil), Prefix: "/fake", NoMultiFieldVersions: true}
+	})
+}
+
+// The resolver against moto: batches, versions, stages, labels, ARNs, /aws/reference paths,
+// multi-field paths and failures.
+func TestResolveMoto(t *testing.T) {
+	ctx := context.Background()
+	sm, ps := motoSM(t), motoSSM(t)
+	smStore := credentials.NewSecretsManager(sm, &credentials.SecretsManagerOptions{ForceDelete: true})
+	psStore := credentials.NewParameterStore(ps, nil)
+	base := "/resolve/" + runID
+	first, err := smStore.Put(ctx, base+"/db", credentials.NewSecret(`{"username":"admin","password":"old"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := smStore.Put(ctx, base+"/db", credentials.NewSecret(`{"username":"admin","password":"new"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var refs []credentials.Ref
+	want := map[string]string{}
+	for i := range 25 {
+		n := fmt.Sprintf("%s/p%02d", base, i)
+		if _, err := psStore.Put(ctx, n, credentials.NewSecret("v"+n)); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, credentials.Ref{Source: credentials.SourceParameterStore, ID: n})
+		want[n] = "v" + n
+	}
+	for i := range 22 {
+		n := fmt.Sprintf("%s/s%02d", base, i)
+		if _, err := smStore.Put(ctx, n, credentials.NewSecret(fmt.Sprintf(`{"k":"s%d"}`, i))); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, mustParse(t, "secretsmanager:"+n+":k"))
+		want["secretsmanager:"+n+":k"] = fmt.Sprintf("s%d", i)
+	}
+	psStore.Put(ctx, base+"/p00", credentials.NewSecret("second"))
+	if err := psStore.Label(ctx, base+"/p00", "1", "stable"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := psStore.Put(ctx, base+"/multi", credentials.NewSecret(`{"a":"1","b":"2"}`)); err != nil {
+		t.Fatal(err)
+	}
+	want[base+"/p00"] = "second"
+	extra := map[string]string{
+		"secretsmanager:" + base + "/db:password":                   "new",
+		"secretsmanager:" + base + "/db:password:AWSPREVIOUS":       "old",
+		"secretsmanager:" + base + "/db:username::" + first.Version: "admin",
+		base + "/p00:1":      "v" + base + "/p00",
+		base + "/p00:stable": "v" + base + "/p00",
+		"arn:aws:ssm:us-east-1:123456789012:parameter" + base + "/p01": "v" + base + "/p01",
+		"/aws/reference/secretsmanager/" + base + "/db":                `{"username":"admin","password":"new"}`,
+		base + "/multi": `{"a":"1","b":"2"}`,
+	}
+	for s, v := range extra {
+		refs = append(refs, mustParse(t, s))
+		want[s] = v
+	}
+	got, err := credentials.NewResolver(sm, ps, nil).Resolve(ctx, refs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, reveal(got)); d != "" {
+		t.Errorf("(-want +got)\n%s", d)
+	}
+
+	_, err = credentials.NewResolver(sm, ps, nil).Resolve(ctx, mustParse(t, base+"/nope"), mustParse(t, "secretsmanager:"+base+"/nope"), mustParse(t, base+"/p00:9"))
+	var re *credentials.ResolveError
+	if !errors.As(err, &re) || len(re.Failures) != 3 || !errors.Is(err, deploy.ErrNotFound) {
+		t.Errorf("three missing references: %v", err)
+	}
 }

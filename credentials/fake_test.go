@@ -1,0 +1,34 @@
+package credentials_test
+
+import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codebuild"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/stevedore-dev/stevedore/internal/secretsfake"
+)
+
+// fakeConfig points the real SDK clients at srv, in-process.
+func fakeConfig(srv *secretsfake.Server) aws.Config {
+	return aws.Config{
+		Region:       secretsfake.Region,
+		BaseEndpoint: aws.String("http://secretsfake.invalid"),
+		Credentials:  awscreds.NewStaticCredentialsProvider("testing", "testing", ""),
+		HTTPClient:   srv.HTTPClient(),
+	}
+}
+
+type fakeClients struct {
+	srv *secretsfake.Server
+	sm  *secretsmanager.Client
+	ps  *ssm.Client
+	cb  *codebuild.Client
+}
+
+func newFake() fakeClients {
+	srv := secretsfake.New()
+	cfg := fakeConfig(srv)
+	return fakeClients{srv, secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg), codebuild.NewFromConfig(cfg)}
+}
