@@ -2,10 +2,10 @@ package credentials_test
 
 import (
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/codebuild"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/stevedore-dev/stevedore/internal/secretsfake"
 )
