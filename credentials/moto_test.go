@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	cbtypes "github.com/aws/aws-sdk-go-v2/service/codebuild/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/google/go-cmp/cmp"
@@ -143,5 +144,41 @@ func TestResolveMoto(t *testing.T) {
 	var re *credentials.ResolveError
 	if !errors.As(err, &re) || len(re.Failures) != 3 || !errors.Is(err, deploy.ErrNotFound) {
 		t.Errorf("three missing references: %v", err)
+	}
+}
+
+// The Secrets Manager half of ImportViaSecretsManager and the DescribeSecret of ECSSecrets
+// against moto; CodeBuild, which moto lacks, is the in-process fake.
+func TestSecretsManagerCallsOfCodeBuildAndECSMoto(t *testing.T) {
+	ctx := context.Background()
+	sm := motoSM(t)
+	f := newFake()
+	name := "codebuild/" + runID
+	secretARN, _, err := credentials.NewSourceCredentials(f.cb, sm).ImportViaSecretsManager(ctx, name,
+		credentials.SourceCredential{ServerType: cbtypes.ServerTypeGithubEnterprise, Token: credentials.NewSecret("ghp_x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := map[string]string{}
+	for _, tg := range d.Tags {
+		tags[*tg.Key] = *tg.Value
+	}
+	if d := cmp.Diff(map[string]string{"codebuild:source": "", "codebuild:source:type": "personal_access_token", "codebuild:source:provider": "github_enterprise"}, tags); d != "" {
+		t.Errorf("tags (-want +got)\n%s", d)
+	}
+	if f.srv.SourceCredentialToken("GITHUB_ENTERPRISE") != secretARN {
+		t.Errorf("CodeBuild was not given the secret's ARN %s", secretARN)
+	}
+
+	got, err := credentials.NewResolver(sm, nil, nil).ECSSecrets(ctx, "app", map[string]credentials.Ref{"TOKEN": mustParse(t, "secretsmanager:"+name+":Token")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ValueFrom != secretARN+":Token::" {
+		t.Errorf("ECSSecrets = %+v, want valueFrom %s:Token::", got, secretARN)
 	}
 }

@@ -43,15 +43,8 @@ func (s *Server) importSourceCredentials(body []byte) (any, error) {
 		return nil, errf("InvalidInputException", "Token must not be empty")
 	case in.AuthType == "BASIC_AUTH" && in.Username == "":
 		return nil, errf("InvalidInputException", "Username is required for BASIC_AUTH")
-	case in.AuthType == "SECRETS_MANAGER":
-		sec, err := s.find(in.Token)
-		if err != nil {
-			return nil, errf("InvalidInputException", "the token must be the ARN of a Secrets Manager secret CodeBuild can read: %s", err.(*apiError).msg)
-		}
-		if !strings.HasPrefix(in.Token, "arn:") {
-			return nil, errf("InvalidInputException", "the token must be a secret ARN, not a name")
-		}
-		_ = sec
+	case in.AuthType == "SECRETS_MANAGER" && !strings.HasPrefix(in.Token, "arn:aws:secretsmanager:"):
+		return nil, errf("InvalidInputException", "with SECRETS_MANAGER the token must be a Secrets Manager secret ARN")
 	}
 	if _, ok := s.creds[in.ServerType]; ok && in.ShouldOverwrite != nil && !*in.ShouldOverwrite {
 		return nil, errf("ResourceAlreadyExistsException", "Source credential for %s already exists", in.ServerType)
