@@ -60,7 +60,9 @@ func NewSourceCredentials(cb CodeBuildAPI, sm SecretsManagerAPI) *SourceCredenti
 	return &SourceCredentials{cb: cb, sm: sm}
 }
 
-func cbTarget(t cbtypes.ServerType) string { return "codebuild:source-credential/" + strings.ToLower(string(t)) }
+func cbTarget(t cbtypes.ServerType) string {
+	return "codebuild:source-credential/" + strings.ToLower(string(t))
+}
 
 func (c SourceCredential) check() error {
 	target := cbTarget(c.ServerType)
