@@ -32,3 +32,7 @@ func newFake() fakeClients {
 	cfg := fakeConfig(srv)
 	return fakeClients{srv, secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg), codebuild.NewFromConfig(cfg)}
 }
+
+func credentials_fault(code string) secretsfake.Fault {
+	return secretsfake.Fault{Code: code, Status: 500, Times: -1}
+}
