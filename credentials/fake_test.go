@@ -33,6 +33,6 @@ func newFake() fakeClients {
 	return fakeClients{srv, secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg), codebuild.NewFromConfig(cfg)}
 }
 
-func credentials_fault(code string) secretsfake.Fault {
+func serverFault(code string) secretsfake.Fault {
 	return secretsfake.Fault{Code: code, Status: 500, Times: -1}
 }

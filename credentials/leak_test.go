@@ -132,9 +132,9 @@ func TestLeakEveryPath(t *testing.T) {
 		outputs = append(outputs, err.Error(), fmt.Sprintf("%+v %#v", err, err), fmt.Sprint(vals))
 		// A refresh that fails serves the last good value, with a warning.
 		time.Sleep(2 * time.Minute)
-		f.srv.Inject("BatchGetSecretValue", credentials_fault("InternalServiceError"))
-		f.srv.Inject("GetSecretValue", credentials_fault("InternalServiceError"))
-		f.srv.Inject("GetParameters", credentials_fault("InternalServiceError"))
+		f.srv.Inject("BatchGetSecretValue", serverFault("InternalServiceError"))
+		f.srv.Inject("GetSecretValue", serverFault("InternalServiceError"))
+		f.srv.Inject("GetParameters", serverFault("InternalServiceError"))
 		if v, err := c.Resolve(ctx, refs[:2]...); err != nil || v[refs[0]].Reveal() != leakSentinel {
 			t.Fatalf("stale values were not served: %v", err)
 		}

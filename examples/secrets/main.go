@@ -352,4 +352,3 @@ func importSourceCredential(ctx context.Context, args []string, stdin io.Reader,
 	fmt.Fprintf(stdout, "imported %s\n", arn)
 	return 0, nil
 }
-
