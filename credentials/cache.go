@@ -40,7 +40,7 @@ type Cache struct {
 	opts CacheOptions
 	log  *slog.Logger
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	entries map[Ref]*cacheEntry
 	flights map[Ref]*flight
 }
@@ -85,6 +85,12 @@ func pinned(ref Ref) bool {
 
 // Get returns the value of one reference.
 func (c *Cache) Get(ctx context.Context, ref Ref) (Secret, error) {
+	c.mu.RLock()
+	if e, ok := c.entries[ref]; ok && (e.expires.IsZero() || time.Now().Before(e.expires)) {
+		c.mu.RUnlock()
+		return e.value, nil
+	}
+	c.mu.RUnlock()
 	m, err := c.Resolve(ctx, ref)
 	if err != nil {
 		return Secret{}, err

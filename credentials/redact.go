@@ -24,15 +24,18 @@ type Redactor struct {
 	mu       sync.Mutex
 	w        io.Writer
 	patterns [][]byte
-	byFirst  [256][]int // indexes into patterns, by first byte
+	byFirst  [256][]int       // indexes into patterns, by first byte
+	byTwo    map[uint16][]int // indexes of patterns of two bytes or more, by their first two
+	single   [256]bool        // one-byte patterns
 	maxLen   int
+	out      []byte // reused output buffer
 	buf      []byte
 	mask     []byte
 }
 
 // NewRedactor returns a Redactor writing to w that masks secrets.
 func NewRedactor(w io.Writer, secrets ...Secret) *Redactor {
-	r := &Redactor{w: w, mask: []byte(Redacted)}
+	r := &Redactor{w: w, mask: []byte(Redacted), byTwo: map[uint16][]int{}}
 	r.Add(secrets...)
 	return r
 }
@@ -51,6 +54,12 @@ func (r *Redactor) Add(secrets ...Secret) {
 		}
 		seen[s] = true
 		r.byFirst[s[0]] = append(r.byFirst[s[0]], len(r.patterns))
+		if len(s) == 1 {
+			r.single[s[0]] = true
+		} else {
+			k := uint16(s[0])<<8 | uint16(s[1])
+			r.byTwo[k] = append(r.byTwo[k], len(r.patterns))
+		}
 		r.patterns = append(r.patterns, []byte(s))
 		r.maxLen = max(r.maxLen, len(s))
 	}
@@ -115,7 +124,7 @@ func (r *Redactor) Close() error { return r.Flush() }
 
 // emit writes out the masked part of r.buf that no later write can change.
 func (r *Redactor) emit(final bool) error {
-	var out []byte
+	out := r.out[:0]
 	i := 0
 	for {
 		pos, n := r.find(i)
@@ -132,6 +141,7 @@ func (r *Redactor) emit(final bool) error {
 		r.buf = append(r.buf[:0], r.buf[hold:]...)
 		break
 	}
+	r.out = out
 	if len(out) == 0 {
 		return nil
 	}
@@ -141,10 +151,20 @@ func (r *Redactor) emit(final bool) error {
 
 // find returns the leftmost, then longest, whole pattern in r.buf[i:], or -1.
 func (r *Redactor) find(i int) (pos, n int) {
-	for j := i; j < len(r.buf); j++ {
-		for _, k := range r.byFirst[r.buf[j]] {
-			if p := r.patterns[k]; len(p) > n && bytes.HasPrefix(r.buf[j:], p) {
-				n = len(p)
+	buf := r.buf
+	for j := i; j < len(buf); j++ {
+		b := buf[j]
+		if len(r.byFirst[b]) == 0 {
+			continue
+		}
+		if r.single[b] {
+			n = 1
+		}
+		if j+1 < len(buf) {
+			for _, k := range r.byTwo[uint16(b)<<8|uint16(buf[j+1])] {
+				if p := r.patterns[k]; len(p) > n && bytes.HasPrefix(buf[j:], p) {
+					n = len(p)
+				}
 			}
 		}
 		if n > 0 {
