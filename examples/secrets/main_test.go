@@ -159,4 +159,3 @@ func TestImportSourceCredential(t *testing.T) {
 		}
 	}
 }
-
