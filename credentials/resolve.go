@@ -239,14 +239,17 @@ func (r *Resolver) fetchAll(ctx context.Context, fetches map[fetch][]Ref) map[fe
 		results[f] = o
 		mu.Unlock()
 	}
-	run := func(fn func()) {
+	var run func(fn func())
+	run = func(fn func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
-				fn()
+				if ctx.Err() == nil { // both cases may be ready; never call on a dead context
+					fn()
+				}
 			case <-ctx.Done():
 			}
 		}()
@@ -263,8 +266,8 @@ func (r *Resolver) fetchAll(ctx context.Context, fetches map[fetch][]Ref) map[fe
 		}
 		run(func() {
 			if denied := r.batchGetSecrets(ctx, batch, set); denied {
-				for _, f := range batch {
-					r.getSecret(ctx, f, set)
+				for _, f := range batch { // in parallel, as the batch would have been
+					run(func() { r.getSecret(ctx, f, set) })
 				}
 			}
 		})
