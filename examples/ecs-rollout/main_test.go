@@ -28,18 +28,6 @@ func scriptEnv(cluster, family, version string) map[string]string {
 	}
 }
 
-// sdkEnv points the SDK at endpoint with fake credentials and no shared config files.
-func sdkEnv(t *testing.T, endpoint string) {
-	dir := t.TempDir()
-	t.Setenv("AWS_ENDPOINT_URL", endpoint)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-}
-
 func runProgram(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -75,7 +63,7 @@ func lastLine(s string) string {
 
 func TestAgainstMoto(t *testing.T) {
 	cfg := mototest.Config(t)
-	sdkEnv(t, *cfg.BaseEndpoint)
+	mototest.SetSDKEnv(t, *cfg.BaseEndpoint)
 	client := awsecs.NewFromConfig(cfg)
 	ctx := t.Context()
 	cluster := mototestService(t, client, "rollout",
@@ -140,7 +128,7 @@ func TestWaitFailAndRollBackAgainstFake(t *testing.T) {
 		StoppedReason: "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found"})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
-	sdkEnv(t, hs.URL)
+	mototest.SetSDKEnv(t, hs.URL)
 
 	code, stdout, stderr := runProgram(t, scriptEnv("prod", "web", "good"))
 	if code != 0 || lastLine(stdout) != "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2" {

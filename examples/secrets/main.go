@@ -121,6 +121,15 @@ func awsClients(ctx context.Context) (clients, error) {
 	return clients{secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg), codebuild.NewFromConfig(cfg)}, nil
 }
 
+// resolve reads refs in as few calls as the services take.
+func resolve(ctx context.Context, refs []credentials.Ref) (map[credentials.Ref]credentials.Secret, error) {
+	c, err := awsClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return credentials.NewResolver(c.sm, c.ps, nil).Resolve(ctx, refs...)
+}
+
 func parseRefs(args []string) ([]credentials.Ref, error) {
 	var refs []credentials.Ref
 	var errs []string
@@ -151,11 +160,7 @@ func get(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Writer) (
 	if err != nil {
 		return 0, err
 	}
-	c, err := awsClients(ctx)
-	if err != nil {
-		return 0, err
-	}
-	vals, err := credentials.NewResolver(c.sm, c.ps, nil).Resolve(ctx, refs...)
+	vals, err := resolve(ctx, refs)
 	if err != nil {
 		return 0, err
 	}
@@ -258,11 +263,7 @@ func execCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if len(errs) > 0 {
 		return 0, errors.New(strings.Join(errs, "; "))
 	}
-	c, err := awsClients(ctx)
-	if err != nil {
-		return 0, err
-	}
-	vals, err := credentials.NewResolver(c.sm, c.ps, nil).Resolve(ctx, refs...)
+	vals, err := resolve(ctx, refs)
 	if err != nil {
 		return 0, err
 	}

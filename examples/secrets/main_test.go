@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,17 +16,10 @@ import (
 
 func TestMain(m *testing.M) { mototest.Main(m) }
 
-// awsEnv points the AWS SDK at endpoint with fake credentials and no files of the machine's.
+// awsEnv points the program at endpoint in us-east-1.
 func awsEnv(t *testing.T, endpoint string) {
-	dir := t.TempDir()
-	t.Setenv("AWS_ENDPOINT_URL", endpoint)
+	mototest.SetSDKEnv(t, endpoint)
 	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
 }
 
 type result struct {

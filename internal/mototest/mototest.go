@@ -159,3 +159,21 @@ func ECSNumbersAsStrings(o *ecs.Options) {
 			}), middleware.After)
 	})
 }
+
+// SetSDKEnv points SDK programs run by the test (config.LoadDefaultConfig) at endpoint, with
+// fake credentials and none of the machine's shared config or credentials files.
+func SetSDKEnv(t testing.TB, endpoint string) {
+	t.Helper()
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL":            endpoint,
+		"AWS_ACCESS_KEY_ID":           "testing",
+		"AWS_SECRET_ACCESS_KEY":       "testing",
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             dir + "/config",
+		"AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials",
+	} {
+		t.Setenv(k, v)
+	}
+}
