@@ -3,7 +3,7 @@
 // (environment, profile, AWS_ENDPOINT_URL).
 //
 //	secrets get [-reveal] REF...
-//	secrets put [-store secretsmanager|parameterstore] NAME   < value
+//	secrets put [-store secretsmanager|parameterstore] NAME   < value (one trailing newline dropped)
 //	secrets exec -e NAME=REF [-e NAME=REF ...] -- CMD [ARGS...]
 //	secrets import-source-credential -server github [-auth personal-access-token] [-username U]
 //	        [-token-ref REF] [-secret NAME]   (token on stdin without -token-ref)
