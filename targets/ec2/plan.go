@@ -1,0 +1,257 @@
+package ec2
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/awserr"
+)
+
+// Instance is one instance the plan found, and why it is left out if it is.
+type Instance struct {
+	ID      string
+	State   string // EC2 state: running, stopped, ...
+	Ping    string // SSM agent: Online, ConnectionLost, Inactive; empty when not managed
+	Problem string // why no command can reach it; empty when one can
+	// PreviousVersion is what the instance was recorded to run; empty when unknown.
+	PreviousVersion string
+}
+
+// Plan is the EC2 target's plan: the instances a release goes to and what they run now.
+type Plan struct {
+	t         *Target
+	rel       release
+	instances []Instance           // every instance found, in ID order
+	usable    []string             // the ones commands go to
+	previous  map[string]*recorded // by instance
+	limits    limits
+
+	mu      sync.Mutex
+	sent    []string        // command ids sent by Apply, in order
+	touched map[string]bool // instances a deploy command may have changed
+}
+
+// Instances returns every instance the plan found, including the ones left out.
+func (p *Plan) Instances() []Instance { return slices.Clone(p.instances) }
+
+// Targets returns the IDs of the instances commands will be sent to.
+func (p *Plan) Targets() []string { return slices.Clone(p.usable) }
+
+// Changed implements deploy.Plan: true unless every instance is recorded to run the version.
+func (p *Plan) Changed() bool {
+	for _, id := range p.usable {
+		if prev := p.previous[id]; prev == nil || prev.Version != p.rel.version || prev.Image != p.rel.image {
+			return true
+		}
+	}
+	return false
+}
+
+// Diff implements deploy.Plan: each instance's recorded version against the new one.
+func (p *Plan) Diff() string {
+	if !p.Changed() {
+		return ""
+	}
+	before, after := map[string]string{}, map[string]string{}
+	for _, id := range p.usable {
+		before[id] = "(unknown)"
+		if prev := p.previous[id]; prev != nil {
+			before[id] = prev.Version
+		}
+		after[id] = p.rel.version
+	}
+	d := cmp.Diff(before, after)
+	for _, in := range p.instances {
+		if in.Problem != "" {
+			d += fmt.Sprintf("skipped %s: %s\n", in.ID, in.Problem)
+		}
+	}
+	return d
+}
+
+// Plan implements deploy.Target: it finds the instances (DescribeInstances), checks their
+// SSM agents (DescribeInstanceInformation) and reads what they were recorded to run. It
+// fails, before anything is sent, naming instances that are stopped, offline or not managed
+// by SSM, unless Options.SkipUnavailable leaves them out.
+func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error) {
+	rel, err := releaseOf(t.Name(), r)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkOptions(); err != nil {
+		return nil, err
+	}
+	found, err := t.describe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, deploy.Errorf(deploy.ErrNotFound, t.Name(), "plan", "no instance matches %s (terminated ones do not count)", t.fleet)
+	}
+	ids := make([]string, 0, len(found))
+	for id := range found {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	ping, err := t.agents(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{t: t, rel: rel, previous: map[string]*recorded{}, touched: map[string]bool{}}
+	var problems []string
+	for _, id := range ids {
+		inst := found[id]
+		in := Instance{ID: id, State: string(inst.State.Name), Ping: ping[id]}
+		switch {
+		case inst.State.Name != ec2types.InstanceStateNameRunning:
+			in.Problem = "the instance is " + in.State
+		case in.Ping == "":
+			in.Problem = "not managed by SSM (no agent registered: check the agent and the instance profile's AmazonSSMManagedInstanceCore policy)"
+		case in.Ping != string(ssmtypes.PingStatusOnline):
+			in.Problem = "its SSM agent is " + in.Ping
+		}
+		if in.Problem != "" {
+			problems = append(problems, id+": "+in.Problem)
+		} else {
+			p.usable = append(p.usable, id)
+		}
+		if t.opts.RecordParameterPrefix == "" {
+			for _, tag := range inst.Tags {
+				switch aws.ToString(tag.Key) {
+				case t.opts.RecordTag:
+					p.previous[id] = &recorded{Version: aws.ToString(tag.Value), Image: p.previous[id].image()}
+				case t.opts.RecordTag + "-image":
+					if p.previous[id] == nil {
+						p.previous[id] = &recorded{}
+					}
+					p.previous[id].Image = aws.ToString(tag.Value)
+				}
+			}
+			if prev := p.previous[id]; prev != nil && prev.Version == "" {
+				delete(p.previous, id)
+			}
+		}
+		p.instances = append(p.instances, in)
+	}
+	if len(problems) > 0 && !t.opts.SkipUnavailable {
+		return nil, deploy.Errorf(deploy.ErrFailed, t.Name(), "plan", "%d of %d instances cannot be reached, so nothing was sent: %s; start them or fix their agents, or set SkipUnavailable",
+			len(problems), len(ids), strings.Join(problems, "; "))
+	}
+	if len(p.usable) == 0 {
+		return nil, deploy.Errorf(deploy.ErrFailed, t.Name(), "plan", "none of the %d instances can be reached: %s", len(ids), strings.Join(problems, "; "))
+	}
+	if t.opts.RecordParameterPrefix != "" {
+		if err := t.readRecords(ctx, p.usable, p.previous); err != nil {
+			return nil, err
+		}
+	}
+	p.limits = rolloutLimits(len(p.usable), t.opts.Strategy, t.opts.MinHealthy)
+	t.log.DebugContext(ctx, "planned", "target", t.Name(), "instances", len(ids), "usable", len(p.usable), "batch", p.limits.batch, "allowed_failures", p.limits.allowed)
+	return p, nil
+}
+
+func (r *recorded) image() string {
+	if r == nil {
+		return ""
+	}
+	return r.Image
+}
+
+func (t *Target) checkOptions() error {
+	o := t.opts
+	bad := func(format string, args ...any) error { return deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", format, args...) }
+	switch {
+	case len(t.fleet.InstanceIDs) == 0 && len(t.fleet.Tags) == 0:
+		return bad("the fleet names no instances and no tags")
+	case o.Document == "AWS-RunShellScript" && len(o.Commands) == 0:
+		return bad("Options.Commands is empty: nothing to run")
+	case o.Document != "AWS-RunShellScript" && len(o.Commands) > 0:
+		return bad("Options.Commands runs with AWS-RunShellScript; with Document %q use Parameters", o.Document)
+	case o.ExecutionTimeout < 0 || o.ExecutionTimeout > 48*time.Hour:
+		return bad("ExecutionTimeout %v is outside SSM's 1 s to 48 h", o.ExecutionTimeout)
+	case o.MinHealthy != nil && o.MinHealthy.Percent && o.MinHealthy.N > 100:
+		return bad("MinHealthy %s is more than the fleet", o.MinHealthy)
+	}
+	for k, v := range t.fleet.Tags {
+		if k == "" || v == "" {
+			return bad("tag filter %q=%q: give a key and a value", k, v)
+		}
+	}
+	return nil
+}
+
+// describe finds the fleet's instances that are not terminated.
+func (t *Target) describe(ctx context.Context) (map[string]ec2types.Instance, error) {
+	in := &ec2.DescribeInstancesInput{}
+	keys := make([]string, 0, len(t.fleet.Tags))
+	for k := range t.fleet.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		in.Filters = append(in.Filters, ec2types.Filter{Name: aws.String("tag:" + k), Values: []string{t.fleet.Tags[k]}})
+	}
+	found := map[string]ec2types.Instance{}
+	collect := func(in *ec2.DescribeInstancesInput) error {
+		pg := ec2.NewDescribeInstancesPaginator(t.ec2, in)
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return awserr.Wrap(t.Name(), "describe instances", err, "check the instance IDs and that the credentials allow ec2:DescribeInstances")
+			}
+			for _, res := range page.Reservations {
+				for _, inst := range res.Instances {
+					if inst.State != nil && inst.State.Name != ec2types.InstanceStateNameTerminated {
+						found[aws.ToString(inst.InstanceId)] = inst
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if len(t.fleet.InstanceIDs) == 0 {
+		in.MaxResults = aws.Int32(1000)
+		return found, collect(in)
+	}
+	for chunk := range slices.Chunk(t.fleet.InstanceIDs, 1000) {
+		c := *in
+		c.InstanceIds = chunk
+		if err := collect(&c); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// agents returns the SSM agents' PingStatus by instance, fifty instances a call.
+func (t *Target) agents(ctx context.Context, ids []string) (map[string]string, error) {
+	ping := map[string]string{}
+	for chunk := range slices.Chunk(ids, 50) {
+		pg := ssm.NewDescribeInstanceInformationPaginator(t.ssm, &ssm.DescribeInstanceInformationInput{
+			Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: chunk}},
+		})
+		for pg.HasMorePages() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return nil, awserr.Wrap(t.Name(), "describe SSM agents", err, "the credentials need ssm:DescribeInstanceInformation")
+			}
+			for _, info := range page.InstanceInformationList {
+				ping[aws.ToString(info.InstanceId)] = string(info.PingStatus)
+			}
+		}
+	}
+	return ping, nil
+}

@@ -1,0 +1,276 @@
+package ec2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/awserr"
+)
+
+const (
+	maxPollInterval = 15 * time.Second
+	stderrLimit     = 8000 // what GetCommandInvocation returns of stderr at most
+)
+
+// command is one SendCommand: what runs, where, how many at once.
+type command struct {
+	kind     string // deploy, verify or rollback: for events and errors
+	document string
+	params   map[string][]string
+	ids      []string          // at most 50
+	tags     map[string]string // instead of ids
+	maxConc  string
+	maxErrs  string
+}
+
+func (t *Target) shellParams(commands []string) map[string][]string {
+	p := map[string][]string{"commands": commands}
+	if t.opts.WorkingDirectory != "" {
+		p["workingDirectory"] = []string{t.opts.WorkingDirectory}
+	}
+	if t.opts.ExecutionTimeout > 0 {
+		p["executionTimeout"] = []string{strconv.Itoa(int(t.opts.ExecutionTimeout / time.Second))}
+	}
+	return p
+}
+
+func (t *Target) sendInput(c command) *ssm.SendCommandInput {
+	in := &ssm.SendCommandInput{
+		DocumentName:   aws.String(c.document),
+		Parameters:     c.params,
+		MaxConcurrency: aws.String(c.maxConc),
+		MaxErrors:      aws.String(c.maxErrs),
+		Comment:        aws.String(truncateComment("stevedore " + c.kind + " " + t.Name())),
+	}
+	if len(c.tags) > 0 {
+		keys := make([]string, 0, len(c.tags))
+		for k := range c.tags {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			in.Targets = append(in.Targets, ssmtypes.Target{Key: aws.String("tag:" + k), Values: []string{c.tags[k]}})
+		}
+	} else {
+		in.InstanceIds = c.ids
+	}
+	if t.opts.DeliveryTimeout > 0 {
+		in.TimeoutSeconds = aws.Int32(int32(t.opts.DeliveryTimeout / time.Second))
+	}
+	if t.opts.OutputS3Bucket != "" {
+		in.OutputS3BucketName = aws.String(t.opts.OutputS3Bucket)
+		if t.opts.OutputS3KeyPrefix != "" {
+			in.OutputS3KeyPrefix = aws.String(t.opts.OutputS3KeyPrefix)
+		}
+	}
+	if t.opts.CloudWatchLogGroup != "" {
+		in.CloudWatchOutputConfig = &ssmtypes.CloudWatchOutputConfig{CloudWatchOutputEnabled: true, CloudWatchLogGroupName: aws.String(t.opts.CloudWatchLogGroup)}
+	}
+	return in
+}
+
+func truncateComment(s string) string {
+	if len(s) > 100 {
+		return s[:100]
+	}
+	return s
+}
+
+// run sends c and waits until every invocation has finished, reporting progress. When ctx
+// ends first it cancels the command and returns ctx's error as ErrCanceled or ErrTimeout.
+func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summary, error) {
+	t := p.t
+	out, err := t.ssm.SendCommand(ctx, t.sendInput(c))
+	if err != nil {
+		return Summary{}, awserr.Wrap(t.Name(), "send "+c.kind+" command", err, "check the document, the instances' SSM agents and that the credentials allow ssm:SendCommand")
+	}
+	id := aws.ToString(out.Command.CommandId)
+	if c.kind == "deploy" {
+		p.mu.Lock()
+		p.sent = append(p.sent, id)
+		p.mu.Unlock()
+	}
+	t.log.DebugContext(ctx, "sent command", "target", t.Name(), "kind", c.kind, "command", id, "instances", len(c.ids), "max_concurrency", c.maxConc, "max_errors", c.maxErrs)
+	interval := t.opts.PollInterval
+	var last deploy.Counts
+	for {
+		select {
+		case <-ctx.Done():
+			p.cancel(id, c.kind)
+			return Summary{}, t.ctxErr(ctx, c.kind+" command "+id)
+		case <-time.After(interval):
+		}
+		interval = min(interval*3/2, maxPollInterval)
+		lc, err := t.ssm.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
+		if err != nil {
+			if ctx.Err() != nil {
+				continue // reported at the top of the loop
+			}
+			if awserr.Transient(err) {
+				interval = min(interval*2, maxPollInterval)
+				continue
+			}
+			p.cancel(id, c.kind)
+			return Summary{}, awserr.Wrap(t.Name(), "watch "+c.kind+" command "+id, err, "the command was cancelled")
+		}
+		if len(lc.Commands) == 0 {
+			continue // not visible yet
+		}
+		cmd := lc.Commands[0]
+		counts := deploy.Counts{Desired: int(cmd.TargetCount), Updated: int(cmd.CompletedCount - cmd.ErrorCount),
+			Failed: int(cmd.ErrorCount), Pending: int(cmd.TargetCount - cmd.CompletedCount)}
+		finished := terminalCommand(cmd.Status) && cmd.CompletedCount >= cmd.TargetCount
+		var results []Result
+		if finished || cmd.TargetCount <= 50 {
+			// One page shows who is running; at the end every invocation is checked.
+			if results, err = p.invocations(ctx, id, !finished); err != nil {
+				if ctx.Err() != nil || awserr.Transient(err) {
+					continue
+				}
+				p.cancel(id, c.kind)
+				return Summary{}, err
+			}
+			s := Summarize(results)
+			counts.Pending, counts.Running = s.Pending, s.InProgress
+		}
+		if counts != last {
+			last = counts
+			emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseWait, Counts: counts,
+				Message: fmt.Sprintf("%s: %d/%d succeeded, %d failed, %d running, %d pending", c.kind, counts.Updated, counts.Desired, counts.Failed, counts.Running, counts.Pending)})
+		}
+		if !finished {
+			continue
+		}
+		if len(results) < int(cmd.TargetCount) {
+			continue // the invocation list lags the counts for a moment
+		}
+		if c.kind == "deploy" {
+			p.markTouched(results)
+		}
+		s := Summarize(results)
+		p.explain(ctx, id, s.Results)
+		return s, nil
+	}
+}
+
+func terminalCommand(s ssmtypes.CommandStatus) bool {
+	switch s {
+	case ssmtypes.CommandStatusSuccess, ssmtypes.CommandStatusFailed, ssmtypes.CommandStatusCancelled, ssmtypes.CommandStatusTimedOut:
+		return true
+	}
+	return false
+}
+
+// invocations lists a command's invocations, page by page (one page if onePage).
+func (p *Plan) invocations(ctx context.Context, id string, onePage bool) ([]Result, error) {
+	var results []Result
+	pg := ssm.NewListCommandInvocationsPaginator(p.t.ssm, &ssm.ListCommandInvocationsInput{CommandId: aws.String(id), MaxResults: aws.Int32(50)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, awserr.Wrap(p.t.Name(), "list invocations of command "+id, err, "")
+		}
+		for _, inv := range page.CommandInvocations {
+			results = append(results, Result{Instance: aws.ToString(inv.InstanceId), Status: string(inv.Status), Details: aws.ToString(inv.StatusDetails)})
+		}
+		if onePage {
+			break
+		}
+	}
+	return results, nil
+}
+
+func (p *Plan) markTouched(results []Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range results {
+		if r.Touched() {
+			p.touched[r.Instance] = true
+		}
+	}
+}
+
+// cancel stops a command the caller gave up on. For a deploy command it first learns which
+// instances the command reached (running or done): those are rolled back; pending ones are
+// not. An invocation that starts between that listing and the cancellation is missed.
+func (p *Plan) cancel(id, kind string) {
+	ctx, done := context.WithTimeout(context.Background(), 30*time.Second)
+	defer done()
+	if kind == "deploy" {
+		results, err := p.invocations(ctx, id, false)
+		if err != nil {
+			p.t.log.WarnContext(ctx, "could not list what the cancelled command reached; treating every target as touched", "target", p.t.Name(), "command", id, "err", err)
+			p.mu.Lock()
+			for _, i := range p.usable {
+				p.touched[i] = true
+			}
+			p.mu.Unlock()
+		}
+		p.markTouched(results)
+	}
+	if _, err := p.t.ssm.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(id)}); err != nil {
+		p.t.log.WarnContext(ctx, "could not cancel the command", "target", p.t.Name(), "command", id, "err", err)
+	}
+}
+
+// explain fills in the exit code and the tail of stderr of the first failed instances that ran.
+func (p *Plan) explain(ctx context.Context, id string, results []Result) {
+	n := 0
+	for i := range results {
+		r := &results[i]
+		if !r.Done() || r.Succeeded() || r.Details == "Undeliverable" || r.Details == "DeliveryTimedOut" || r.Details == "Terminated" {
+			continue
+		}
+		if n++; n > 5 {
+			return
+		}
+		var out *ssm.GetCommandInvocationOutput
+		var err error
+		for range 3 {
+			out, err = p.t.ssm.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(id), InstanceId: aws.String(r.Instance)})
+			var ae interface{ ErrorCode() string }
+			if err == nil || !errors.As(err, &ae) || ae.ErrorCode() != "InvocationDoesNotExist" {
+				break
+			}
+			time.Sleep(time.Second) // just sent: not visible yet
+		}
+		if err != nil {
+			continue
+		}
+		stderr := aws.ToString(out.StandardErrorContent)
+		why := fmt.Sprintf("exit %d", out.ResponseCode)
+		if s := tail(stderr, 5, 400); s != "" {
+			why += ", stderr: " + s
+		}
+		if len(stderr) >= stderrLimit {
+			why += " (stderr cut by SSM at 8,000 characters"
+			switch {
+			case p.t.opts.OutputS3Bucket != "":
+				why += "; full output in s3://" + p.t.opts.OutputS3Bucket + "/" + p.t.opts.OutputS3KeyPrefix + ")"
+			case p.t.opts.CloudWatchLogGroup != "":
+				why += "; full output in CloudWatch Logs " + p.t.opts.CloudWatchLogGroup + ")"
+			default:
+				why += "; set OutputS3Bucket or CloudWatchLogGroup for full output)"
+			}
+		}
+		r.Why = why
+	}
+}
+
+// ctxErr reports that ctx ended while op was under way.
+func (t *Target) ctxErr(ctx context.Context, op string) error {
+	kind := deploy.ErrCanceled
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		kind = deploy.ErrTimeout
+	}
+	return deploy.Wrap(kind, t.Name(), op, ctx.Err(), "the command was cancelled")
+}
