@@ -276,4 +276,6 @@ type apiError struct{ code, msg string }
 
 func (e *apiError) Error() string { return e.code + ": " + e.msg }
 
-func errf(code, format string, args ...any) error { return &apiError{code, fmt.Sprintf(format, args...)} }
+func errf(code, format string, args ...any) error {
+	return &apiError{code, fmt.Sprintf(format, args...)}
+}

@@ -172,7 +172,9 @@ func (r *recorded) image() string {
 
 func (t *Target) checkOptions() error {
 	o := t.opts
-	bad := func(format string, args ...any) error { return deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", format, args...) }
+	bad := func(format string, args ...any) error {
+		return deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", format, args...)
+	}
 	switch {
 	case len(t.fleet.InstanceIDs) == 0 && len(t.fleet.Tags) == 0:
 		return bad("the fleet names no instances and no tags")
