@@ -32,11 +32,11 @@ func Kind(err error) error {
 			"InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "InvalidSignatureException":
 			return deploy.ErrAccessDenied
 		case "ClusterNotFoundException", "ServiceNotFoundException", "ServiceNotActiveException",
-			"ResourceNotFoundException", "NotFoundException", "ParameterNotFound":
+			"ResourceNotFoundException", "NotFoundException", "ParameterNotFound", "InvalidInstanceID.NotFound", "InvalidCommandId", "InvocationDoesNotExist":
 			return deploy.ErrNotFound
 		case "ServerException", "InternalFailure", "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException":
 			return deploy.ErrUnavailable
-		case "ClientException", "InvalidParameterException", "ValidationException", "InvalidParameterValue":
+		case "ClientException", "InvalidParameterException", "ValidationException", "InvalidParameterValue", "InvalidInstanceID.Malformed", "InvalidInstanceId", "InvalidDocument", "InvalidParameters":
 			return deploy.ErrInvalid
 		}
 	}
