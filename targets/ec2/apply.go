@@ -72,10 +72,17 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 		}
 	}
 	if len(failures) > l.allowed {
+		slices.Sort(succeeded)
+		p.mu.Lock()
+		p.done = succeeded
+		p.mu.Unlock()
 		return deploy.Errorf(deploy.ErrFailed, t.Name(), "apply", "%d of %d instances failed (at most %d may): %s",
 			len(failures), l.total, l.allowed, describeFailures(failures, 5))
 	}
 	slices.Sort(succeeded)
+	p.mu.Lock()
+	p.done = succeeded
+	p.mu.Unlock()
 	if err := t.record(ctx, succeeded, recorded{Version: p.rel.version, Image: p.rel.image}); err != nil {
 		return err
 	}

@@ -42,10 +42,18 @@ type Plan struct {
 	mu      sync.Mutex
 	sent    []string        // command ids sent by Apply, in order
 	touched map[string]bool // instances a deploy command may have changed
+	done    []string        // instances the release succeeded on, once Apply has run
 }
 
 // Instances returns every instance the plan found, including the ones left out.
 func (p *Plan) Instances() []Instance { return slices.Clone(p.instances) }
+
+// Succeeded returns the instances Apply rolled the release out to, sorted.
+func (p *Plan) Succeeded() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.done)
+}
 
 // Targets returns the IDs of the instances commands will be sent to.
 func (p *Plan) Targets() []string { return slices.Clone(p.usable) }
@@ -156,6 +164,11 @@ func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error
 	if t.opts.RecordParameterPrefix != "" {
 		if err := t.readRecords(ctx, p.usable, p.previous); err != nil {
 			return nil, err
+		}
+	}
+	for i := range p.instances {
+		if prev := p.previous[p.instances[i].ID]; prev != nil {
+			p.instances[i].PreviousVersion = prev.Version
 		}
 	}
 	p.limits = rolloutLimits(len(p.usable), t.opts.Strategy, t.opts.MinHealthy)

@@ -1,0 +1,194 @@
+// Command ec2-rollout rolls a release out to an EC2 fleet through SSM Run Command with the
+// stevedore EC2 target, as safely as a CodeDeploy in-place deployment: strategies, a
+// minimum of healthy instances, a verify step between waves, every invocation checked, and
+// rollback of the instances it touched.
+//
+//	ec2-rollout (-instances i-1,i-2 | -tag Key=Value [-tag ...]) -commands FILE -version V
+//	    [-image IMAGE] [-rollback-commands FILE] [-verify-commands FILE]
+//	    [-strategy one-at-a-time|half-at-a-time|all-at-once|N|N%] [-min-healthy N|N%]
+//	    [-timeout 30m] [-skip-unavailable] [-record-parameter-prefix /deploys/web]
+//	    [-output-s3-bucket B] [-poll-interval 2s] [-dry-run]
+//
+// Each line of a commands file is one shell command; the release reaches them as
+// STEVEDORE_VERSION and STEVEDORE_IMAGE (rollback commands get the previous ones). Progress
+// goes to stderr; the last line of stdout is "succeeded N/M instances"; a failure exits 1 with
+// a one-line reason on stderr (2 for a mistake in the command line). AWS settings come from
+// the usual places (environment, profile, AWS_ENDPOINT_URL).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/targets/ec2"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type tagFlags map[string]string
+
+func (t tagFlags) String() string { return fmt.Sprint(map[string]string(t)) }
+func (t tagFlags) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" || val == "" {
+		return fmt.Errorf("write Key=Value, not %q", v)
+	}
+	t[k] = val
+	return nil
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := rollout(ctx, args, stdout, stderr)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "ec2-rollout: %s (see -h)\n", ue)
+		return 2
+	case errors.Is(err, flag.ErrHelp):
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "ec2-rollout: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
+	}
+	return 0
+}
+
+func readLines(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		lines = append(lines, strings.TrimSuffix(l, "\r"))
+	}
+	return lines, nil
+}
+
+func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ec2-rollout", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tags := tagFlags{}
+	instances := fs.String("instances", "", "comma-separated instance IDs")
+	fs.Var(tags, "tag", "Key=Value a target instance must carry (repeatable; all must match)")
+	commandsFile := fs.String("commands", "", "file of shell commands that install the release, one per line")
+	rollbackFile := fs.String("rollback-commands", "", "file of shell commands that reinstall the previous release")
+	verifyFile := fs.String("verify-commands", "", "file of shell commands that check an instance after each wave")
+	version := fs.String("version", "", "the release version (STEVEDORE_VERSION)")
+	image := fs.String("image", "", "the release image (STEVEDORE_IMAGE)")
+	strategy := fs.String("strategy", "one-at-a-time", "one-at-a-time, half-at-a-time, all-at-once, N or N%")
+	minHealthy := fs.String("min-healthy", "", "instances that must succeed, N or N% (default: all)")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up, cancel and roll back after this long")
+	skip := fs.Bool("skip-unavailable", false, "leave out stopped, offline and unmanaged instances instead of failing")
+	recordPrefix := fs.String("record-parameter-prefix", "", "record versions in Parameter Store under this prefix instead of instance tags")
+	s3Bucket := fs.String("output-s3-bucket", "", "keep full command output in this S3 bucket")
+	dryRun := fs.Bool("dry-run", false, "list the instances that would be hit, and send nothing")
+	poll := fs.Duration("poll-interval", 2*time.Second, "first wait between status polls (it grows to 15s)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	fleet := ec2.Fleet{Tags: tags}
+	if *instances != "" {
+		fleet.InstanceIDs = strings.Split(*instances, ",")
+	}
+	switch {
+	case len(fleet.InstanceIDs) == 0 && len(tags) == 0:
+		return usageError("give -instances or -tag")
+	case *commandsFile == "":
+		return usageError("-commands is required")
+	case *version == "":
+		return usageError("-version is required")
+	}
+	opts := ec2.Options{SkipUnavailable: *skip, RecordParameterPrefix: *recordPrefix, OutputS3Bucket: *s3Bucket, PollInterval: *poll}
+	var err error
+	if opts.Strategy, err = ec2.ParseStrategy(*strategy); err != nil {
+		return usageError("-strategy: " + err.Error())
+	}
+	if *minHealthy != "" {
+		c, err := ec2.ParseCount(*minHealthy)
+		if err != nil {
+			return usageError("-min-healthy: " + err.Error())
+		}
+		opts.MinHealthy = &c
+	}
+	for _, f := range []struct {
+		path string
+		dst  *[]string
+	}{{*commandsFile, &opts.Commands}, {*rollbackFile, &opts.RollbackCommands}, {*verifyFile, &opts.VerifyCommands}} {
+		if *f.dst, err = readLines(f.path); err != nil {
+			return err
+		}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	target := ec2.New(ssm.NewFromConfig(cfg), awsec2.NewFromConfig(cfg), fleet, opts)
+	rel := deploy.Release{Version: *version}
+	if *image != "" {
+		rel.Images = map[string]string{"": *image}
+	}
+	res, err := deploy.Run(ctx, rel, []deploy.Target{target}, &deploy.Options{
+		DryRun: *dryRun, Timeout: *timeout,
+		OnEvent: func(e deploy.Event) {
+			fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message)
+		},
+	})
+	var plan *ec2.Plan
+	if res != nil && len(res.Targets) > 0 {
+		plan, _ = res.Targets[0].Plan.(*ec2.Plan)
+	}
+	if *dryRun && plan != nil {
+		for _, in := range plan.Instances() {
+			switch {
+			case in.Problem != "":
+				fmt.Fprintf(stdout, "%s\tskipped: %s\n", in.ID, in.Problem)
+			case in.PreviousVersion != "":
+				fmt.Fprintf(stdout, "%s\t%s -> %s\n", in.ID, in.PreviousVersion, *version)
+			default:
+				fmt.Fprintf(stdout, "%s\t(unknown) -> %s\n", in.ID, *version)
+			}
+		}
+		fmt.Fprintf(stdout, "dry run: %d instances would be hit\n", len(plan.Targets()))
+		return err
+	}
+	if plan != nil {
+		n := len(plan.Succeeded())
+		if errors.Is(err, deploy.ErrRolledBack) && n > 0 {
+			fmt.Fprintf(stdout, "succeeded 0/%d instances (%d had, and were rolled back)\n", len(plan.Targets()), n)
+		} else {
+			fmt.Fprintf(stdout, "succeeded %d/%d instances\n", n, len(plan.Targets()))
+		}
+	}
+	return err
+}

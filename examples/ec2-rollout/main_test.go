@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/fleetfake"
+	"github.com/stevedore-dev/stevedore/internal/mototest"
+)
+
+// The whole program against the in-process fleet over HTTP (moto lacks the SSM calls a
+// rollout waits with). The fleet's clock is real, so steps are short.
+func newFleet(t *testing.T) *fleetfake.Server {
+	srv := fleetfake.New(nil)
+	srv.DeliveryDelay, srv.NotYetVisible = 10*time.Millisecond, 20*time.Millisecond
+	srv.Script(func(fleetfake.Invocation) fleetfake.Outcome { return fleetfake.Outcome{Duration: 20 * time.Millisecond} })
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	mototest.SetSDKEnv(t, hs.URL)
+	t.Setenv("AWS_REGION", "us-east-1")
+	return srv
+}
+
+func file(t *testing.T, lines ...string) string {
+	p := filepath.Join(t.TempDir(), "commands.sh")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func program(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := run(ctx, append([]string{"-poll-interval", "20ms"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestRollout(t *testing.T) {
+	srv := newFleet(t)
+	ids := srv.Fleet(6, map[string]string{"app": "web", "env": "prod"})
+	code, out, errOut := program(t, "-tag", "app=web", "-tag", "env=prod", "-commands", file(t, "install $STEVEDORE_VERSION"),
+		"-version", "v2", "-image", "registry.example.com/web:v2", "-strategy", "half-at-a-time", "-verify-commands", file(t, "check"))
+	if code != 0 || lastLine(out) != "succeeded 6/6 instances" {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "deploy: 3/3 succeeded") || !strings.Contains(errOut, "wave 2: 3 instances") {
+		t.Errorf("progress on stderr:\n%s", errOut)
+	}
+	if srv.Tags(ids[5])["stevedore:version"] != "v2" {
+		t.Errorf("not recorded")
+	}
+
+	code, out, _ = program(t, "-instances", strings.Join(ids[:2], ","), "-commands", file(t, "install"), "-version", "v3", "-dry-run")
+	want := ids[0] + "\tv2 -> v3\n" + ids[1] + "\tv2 -> v3\ndry run: 2 instances would be hit\n"
+	if code != 0 || out != want {
+		t.Errorf("dry run: exit %d\n%s\nwant\n%s", code, out, want)
+	}
+}
+
+func TestFailureRollsBack(t *testing.T) {
+	srv := newFleet(t)
+	ids := srv.Fleet(4, map[string]string{"app": "api"})
+	for _, id := range ids {
+		srv.AddInstances(fleetfake.Instance{ID: id, Tags: map[string]string{"app": "api", "stevedore:version": "v1"}})
+	}
+	srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+		if inv.InstanceID == ids[1] && strings.Contains(strings.Join(inv.Commands, "\n"), "install-new") {
+			return fleetfake.Outcome{Status: "Failed", Exit: 2, Duration: 20 * time.Millisecond, Stderr: "install-new: checksum mismatch\n"}
+		}
+		return fleetfake.Outcome{Duration: 20 * time.Millisecond}
+	})
+	code, out, errOut := program(t, "-tag", "app=api", "-commands", file(t, "install-new"), "-rollback-commands", file(t, "reinstall-old"), "-version", "v2")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	if lastLine(out) != "succeeded 0/4 instances (1 had, and were rolled back)" {
+		t.Errorf("stdout:\n%s", out)
+	}
+	reason := lastLine(errOut)
+	if !strings.HasPrefix(reason, "ec2-rollout: ") || !strings.Contains(reason, ids[1]+" Failed: exit 2, stderr: install-new: checksum mismatch") || !strings.Contains(reason, "rolled back") {
+		t.Errorf("reason: %s", reason)
+	}
+	runs := srv.Ran()
+	if len(runs) != 2 || strings.Join(runs[1].Instances, ",") != strings.Join(ids[:2], ",") {
+		t.Errorf("runs: %+v", runs)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	newFleet(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-commands", "x", "-version", "v"}, "give -instances or -tag"},
+		{[]string{"-tag", "app", "-commands", "x", "-version", "v"}, "write Key=Value"},
+		{[]string{"-tag", "a=b", "-version", "v"}, "-commands is required"},
+		{[]string{"-tag", "a=b", "-commands", "x"}, "-version is required"},
+		{[]string{"-tag", "a=b", "-commands", "x", "-version", "v", "-strategy", "most"}, "-strategy"},
+		{[]string{"-tag", "a=b", "-commands", "x", "-version", "v", "-min-healthy", "150%"}, "-min-healthy"},
+	} {
+		code, _, errOut := program(t, tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, %q; want 2 mentioning %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	code, _, errOut := program(t, "-tag", "a=b", "-commands", file(t, "x"), "-version", "v")
+	if code != 1 || !strings.HasPrefix(lastLine(errOut), "ec2-rollout: ") || !strings.Contains(lastLine(errOut), "no instance matches tag:a=b") {
+		t.Errorf("no instance: exit %d, %q", code, errOut)
+	}
+}
