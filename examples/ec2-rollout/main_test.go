@@ -19,7 +19,9 @@ import (
 func newFleet(t *testing.T) *fleetfake.Server {
 	srv := fleetfake.New(nil)
 	srv.DeliveryDelay, srv.NotYetVisible = 10*time.Millisecond, 20*time.Millisecond
-	srv.Script(func(fleetfake.Invocation) fleetfake.Outcome { return fleetfake.Outcome{Duration: 20 * time.Millisecond} })
+	srv.Script(func(fleetfake.Invocation) fleetfake.Outcome {
+		return fleetfake.Outcome{Duration: 20 * time.Millisecond}
+	})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	mototest.SetSDKEnv(t, hs.URL)
