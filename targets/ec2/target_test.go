@@ -500,3 +500,31 @@ func TestReleaseValidation(t *testing.T) {
 		t.Errorf("no instance matches: %v", err)
 	}
 }
+
+// Right after SendCommand the invocations are not listed yet; a finished command with an
+// empty listing must be waited on, not read as "nothing failed".
+func TestInvocationsNotYetListed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv()
+		e.srv.DeliveryDelay, e.srv.NotYetVisible = 0, 20*time.Second
+		ids := e.srv.Fleet(3, map[string]string{"app": "web"})
+		e.srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+			if inv.InstanceID == ids[2] {
+				return fleetfake.Outcome{Status: "Failed", Duration: time.Millisecond, Exit: 1, Stderr: "boom\n"}
+			}
+			return fleetfake.Outcome{Duration: time.Millisecond}
+		})
+		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, Strategy: ec2.AllAtOnce, PollInterval: time.Second})
+		start := time.Now()
+		_, err := e.run(t, tg, "v2")
+		if err == nil || !strings.Contains(err.Error(), ids[2]+" Failed: exit 1, stderr: boom") {
+			t.Fatalf("err = %v\n%s", err, e.messages())
+		}
+		if waited := time.Since(start); waited < 20*time.Second {
+			t.Errorf("decided after %v, before the invocations were listed", waited)
+		}
+		if n := e.srv.Calls("ListCommandInvocations"); n < 5 {
+			t.Errorf("ListCommandInvocations called %d times; the empty listings were not retried", n)
+		}
+	})
+}
