@@ -528,3 +528,50 @@ func TestInvocationsNotYetListed(t *testing.T) {
 		}
 	})
 }
+
+func TestOtherDocumentGetsTheReleaseAsParameters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv()
+		e.srv.Fleet(2, map[string]string{"app": "web"})
+		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Document: "Acme-DeployApp",
+			Parameters: map[string][]string{"service": {"web"}}, VersionParameter: "version", ImageParameter: "image"})
+		if _, err := e.run(t, tg, "v2"); err != nil {
+			t.Fatal(err)
+		}
+		var in ssm.SendCommandInput
+		json.Unmarshal(e.srv.Requests("SendCommand")[0], &in)
+		want := map[string][]string{"service": {"web"}, "version": {"v2"}, "image": {"registry.example.com/app:v2"}}
+		if aws.ToString(in.DocumentName) != "Acme-DeployApp" || !cmp.Equal(want, in.Parameters) {
+			t.Errorf("SendCommand %s %v", aws.ToString(in.DocumentName), in.Parameters)
+		}
+	})
+}
+
+func TestTimeoutCancelsAndRollsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv()
+		ids := e.srv.Fleet(3, map[string]string{"app": "web", "stevedore:version": "v1"})
+		e.srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+			if slices.Contains(inv.Commands, script[0]) {
+				return fleetfake.Outcome{Duration: time.Hour} // hangs
+			}
+			return fleetfake.Outcome{}
+		})
+		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, RollbackCommands: rollbackScript})
+		start := time.Now()
+		_, err := deploy.Run(context.Background(), deploy.Release{Version: "v2"}, []deploy.Target{tg}, &deploy.Options{Timeout: 10 * time.Minute})
+		if !errors.Is(err, deploy.ErrTimeout) || !errors.Is(err, deploy.ErrRolledBack) {
+			t.Fatalf("err = %v", err)
+		}
+		if took := time.Since(start); took > 15*time.Minute {
+			t.Errorf("took %v", took)
+		}
+		if e.srv.Calls("CancelCommand") != 1 {
+			t.Errorf("the hanging command was not cancelled")
+		}
+		runs := e.srv.Ran()
+		if len(runs) != 2 || !cmp.Equal(ids[:1], runs[1].Instances) {
+			t.Errorf("runs %+v; want the rollback on the one instance that started", runs)
+		}
+	})
+}
