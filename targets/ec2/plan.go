@@ -40,7 +40,6 @@ type Plan struct {
 	limits    limits
 
 	mu      sync.Mutex
-	sent    []string        // command ids sent by Apply, in order
 	touched map[string]bool // instances a deploy command may have changed
 	done    []string        // instances the release succeeded on, once Apply has run
 }

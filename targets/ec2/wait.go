@@ -94,11 +94,6 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 		return Summary{}, awserr.Wrap(t.Name(), "send "+c.kind+" command", err, "check the document, the instances' SSM agents and that the credentials allow ssm:SendCommand")
 	}
 	id := aws.ToString(out.Command.CommandId)
-	if c.kind == "deploy" {
-		p.mu.Lock()
-		p.sent = append(p.sent, id)
-		p.mu.Unlock()
-	}
 	t.log.DebugContext(ctx, "sent command", "target", t.Name(), "kind", c.kind, "command", id, "instances", len(c.ids), "max_concurrency", c.maxConc, "max_errors", c.maxErrs)
 	interval := t.opts.PollInterval
 	var last deploy.Counts
@@ -241,7 +236,11 @@ func (p *Plan) explain(ctx context.Context, id string, results []Result) {
 			if err == nil || !errors.As(err, &ae) || ae.ErrorCode() != "InvocationDoesNotExist" {
 				break
 			}
-			time.Sleep(time.Second) // just sent: not visible yet
+			select { // just sent: not visible yet
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		}
 		if err != nil {
 			continue
