@@ -5,6 +5,7 @@ package awsfake
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -118,4 +119,58 @@ func (l *Log) TotalCalls() int {
 		n += len(r)
 	}
 	return n
+}
+
+// APIError is an error a fake's handler returns to answer with that error code.
+type APIError struct{ Code, Message string }
+
+func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *APIError.
+func Errorf(code, format string, args ...any) error {
+	return &APIError{code, fmt.Sprintf(format, args...)}
+}
+
+// Decode reads a JSON request body into v, or returns a SerializationException.
+func Decode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return Errorf("SerializationException", "%v", err)
+	}
+	return nil
+}
+
+// Answer writes a handler's result: out as JSON, or err as an AWS JSON error (an *APIError
+// keeps its code; anything else is a SerializationException).
+func Answer(w http.ResponseWriter, out any, err error) {
+	if err != nil {
+		ae, ok := err.(*APIError)
+		if !ok {
+			ae = &APIError{"SerializationException", err.Error()}
+		}
+		WriteError(w, 400, ae.Code, ae.Message)
+		return
+	}
+	WriteJSON(w, out)
+}
+
+// Page returns one page of items for a token made by an earlier page ("" for the first):
+// at most pageSize, or max when it is smaller and positive, and the next token (nil at the end).
+func Page[T any](items []T, token string, max, pageSize int) ([]T, *string, error) {
+	start := 0
+	if token != "" {
+		if _, err := fmt.Sscanf(token, "t%d", &start); err != nil || start < 0 || start > len(items) {
+			return nil, nil, Errorf("InvalidNextToken", "the next token %q is not valid", token)
+		}
+	}
+	n := pageSize
+	if max > 0 && max < n {
+		n = max
+	}
+	end := min(start+n, len(items))
+	var next *string
+	if end < len(items) {
+		t := fmt.Sprintf("t%d", end)
+		next = &t
+	}
+	return items[start:end], next, nil
 }

@@ -234,15 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		out, err := h(s, body)
 		s.mu.Unlock()
-		if err != nil {
-			ae, ok := err.(*apiError)
-			if !ok {
-				ae = &apiError{"SerializationException", err.Error()}
-			}
-			awsfake.WriteError(w, 400, ae.code, ae.msg)
-			return
-		}
-		awsfake.WriteJSON(w, out)
+		awsfake.Answer(w, out, err)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
@@ -272,10 +264,4 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-type apiError struct{ code, msg string }
-
-func (e *apiError) Error() string { return e.code + ": " + e.msg }
-
-func errf(code, format string, args ...any) error {
-	return &apiError{code, fmt.Sprintf(format, args...)}
-}
+var errf = awsfake.Errorf

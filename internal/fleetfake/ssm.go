@@ -1,13 +1,14 @@
 package fleetfake
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/awsfake"
 )
 
 type command struct {
@@ -50,12 +51,7 @@ var ssmHandlers = map[string]func(*Server, []byte) (any, error){
 	"DescribeInstanceInformation": (*Server).describeInstanceInformation,
 }
 
-func decode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		return errf("SerializationException", "%v", err)
-	}
-	return nil
-}
+var decode = awsfake.Decode
 
 func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
@@ -349,24 +345,15 @@ func (s *Server) listCommandInvocations(body []byte) (any, error) {
 	if in.MaxResults > 50 {
 		return nil, errf("ValidationException", "MaxResults is at most 50")
 	}
-	n := s.PageSize
-	if in.MaxResults > 0 && in.MaxResults < n {
-		n = in.MaxResults
+	pg, next, err := awsfake.Page(c.invs, in.NextToken, in.MaxResults, s.PageSize)
+	if err != nil {
+		return nil, err
 	}
-	start := 0
-	if in.NextToken != "" {
-		start, _ = strconv.Atoi(strings.TrimPrefix(in.NextToken, "t"))
-	}
-	end := min(start+n, len(c.invs))
-	var out []any
-	for _, inv := range c.invs[start:end] {
+	out := []any{}
+	for _, inv := range pg {
 		out = append(out, s.invocationOut(c, inv, in.Details))
 	}
-	res := map[string]any{"CommandInvocations": out}
-	if end < len(c.invs) {
-		res["NextToken"] = fmt.Sprintf("t%d", end)
-	}
-	return res, nil
+	return map[string]any{"CommandInvocations": out, "NextToken": next}, nil
 }
 
 func (s *Server) getCommandInvocation(body []byte) (any, error) {
@@ -441,18 +428,9 @@ func (s *Server) describeInstanceInformation(body []byte) (any, error) {
 		}
 		list = append(list, map[string]any{"InstanceId": id, "PingStatus": ping, "PlatformType": "Linux", "ResourceType": "EC2Instance"})
 	}
-	n := s.PageSize
-	if in.MaxResults > 0 && in.MaxResults < n {
-		n = in.MaxResults
+	pg, next, err := awsfake.Page(list, in.NextToken, in.MaxResults, s.PageSize)
+	if err != nil {
+		return nil, err
 	}
-	start := 0
-	if in.NextToken != "" {
-		start, _ = strconv.Atoi(strings.TrimPrefix(in.NextToken, "t"))
-	}
-	end := min(start+n, len(list))
-	res := map[string]any{"InstanceInformationList": list[start:end]}
-	if end < len(list) {
-		res["NextToken"] = fmt.Sprintf("t%d", end)
-	}
-	return res, nil
+	return map[string]any{"InstanceInformationList": pg, "NextToken": next}, nil
 }

@@ -137,24 +137,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	out, err := h(s, body)
 	s.mu.Unlock()
-	if err != nil {
-		ae, ok := err.(*apiError)
-		if !ok {
-			ae = &apiError{"SerializationException", err.Error()}
-		}
-		awsfake.WriteError(w, 400, ae.code, ae.msg)
-		return
-	}
-	awsfake.WriteJSON(w, out)
+	awsfake.Answer(w, out, err)
 }
 
-type apiError struct{ code, msg string }
+type apiError = awsfake.APIError
 
-func (e *apiError) Error() string { return e.code + ": " + e.msg }
-
-func errf(code, format string, args ...any) error {
-	return &apiError{code, fmt.Sprintf(format, args...)}
-}
+var errf = awsfake.Errorf
 
 var handlers = map[string]func(*Server, []byte) (any, error){
 	// Secrets Manager
@@ -181,12 +169,7 @@ var handlers = map[string]func(*Server, []byte) (any, error){
 	"DeleteSourceCredentials": (*Server).deleteSourceCredentials,
 }
 
-func decode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		return errf("SerializationException", "%v", err)
-	}
-	return nil
-}
+var decode = awsfake.Decode
 
 func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
@@ -195,23 +178,7 @@ func (s *Server) nextID() string {
 	return fmt.Sprintf("%08x-0000-4000-8000-%012x", s.seq, s.seq*7919)
 }
 
-// page returns items[start:start+PageSize] and the next token.
+// page returns one page of items, PageSize at most.
 func page[T any](s *Server, items []T, token string, max int) ([]T, *string, error) {
-	start := 0
-	if token != "" {
-		if _, err := fmt.Sscanf(token, "t%d", &start); err != nil || start > len(items) {
-			return nil, nil, errf("InvalidNextTokenException", "the next token %q is not valid", token)
-		}
-	}
-	n := s.PageSize
-	if max > 0 && max < n {
-		n = max
-	}
-	end := min(start+n, len(items))
-	var next *string
-	if end < len(items) {
-		t := fmt.Sprintf("t%d", end)
-		next = &t
-	}
-	return items[start:end], next, nil
+	return awsfake.Page(items, token, max, s.PageSize)
 }

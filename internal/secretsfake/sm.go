@@ -180,7 +180,7 @@ func (s *Server) batchGetSecretValue(body []byte) (any, error) {
 		v, err := s.value(id, "", "")
 		if err != nil {
 			ae := err.(*apiError)
-			errs = append(errs, map[string]string{"SecretId": id, "ErrorCode": ae.code, "Message": ae.msg})
+			errs = append(errs, map[string]string{"SecretId": id, "ErrorCode": ae.Code, "Message": ae.Message})
 			continue
 		}
 		values = append(values, v)
@@ -216,7 +216,7 @@ func (s *Server) deleteSecret(body []byte) (any, error) {
 	}
 	sec, err := s.find(in.SecretId)
 	if err != nil {
-		if in.ForceDeleteWithoutRecovery && err.(*apiError).code == "ResourceNotFoundException" {
+		if in.ForceDeleteWithoutRecovery && err.(*apiError).Code == "ResourceNotFoundException" {
 			return map[string]any{"Name": in.SecretId}, nil // as AWS does: quietly
 		}
 		return nil, err

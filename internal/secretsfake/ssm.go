@@ -73,7 +73,7 @@ func (s *Server) lookup(req string, decrypt bool) (*paramOut, bool, error) {
 		}
 		v, err := s.value(id, "", "")
 		if err != nil {
-			if e := err.(*apiError); e.code == "ResourceNotFoundException" {
+			if e := err.(*apiError); e.Code == "ResourceNotFoundException" {
 				return nil, false, nil
 			}
 			return nil, false, err
