@@ -43,11 +43,16 @@ var (
 // Main runs the tests and stops a moto server this package started. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops a moto server this package started; for a TestMain that needs other cleanup too.
+func Stop() {
 	if proc != nil && proc.Process != nil {
 		_ = proc.Process.Kill()
 		_ = proc.Wait()
 	}
-	os.Exit(code)
 }
 
 // Endpoint returns the base URL of a moto server, starting one if none was given.

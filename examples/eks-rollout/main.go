@@ -1,0 +1,147 @@
+// Command eks-rollout sets images on a Kubernetes Deployment, StatefulSet or DaemonSet (on
+// EKS or any cluster) and waits with kubectl's rules, failing fast on pods that cannot start
+// and undoing the change on failure. No kubectl, no aws CLI.
+//
+//	eks-rollout (-cluster NAME | -kubeconfig PATH [-context C]) [-namespace default]
+//	    [-kind deployment|statefulset|daemonset] -name NAME -image CONTAINER=IMAGE [-image ...]
+//	    [-timeout 10m] [-dry-run] [-no-watch]
+//	eks-rollout -print-token -cluster NAME
+//
+// With -cluster, the endpoint and CA come from eks:DescribeCluster and tokens are made as
+// `aws eks get-token` makes them, renewed during long rollouts. -print-token prints that
+// token as an ExecCredential, so this program can serve as a kubeconfig exec plugin. Progress
+// goes to stderr; a failure exits 1 with a one-line reason (2 for a mistake in the command line).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	awseks "github.com/aws/aws-sdk-go-v2/service/eks"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/targets/eks"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type imageFlags map[string]string
+
+func (f imageFlags) String() string { return fmt.Sprint(map[string]string(f)) }
+func (f imageFlags) Set(v string) error {
+	c, img, ok := strings.Cut(v, "=")
+	if !ok || c == "" || img == "" {
+		return fmt.Errorf("write CONTAINER=IMAGE, not %q", v)
+	}
+	f[c] = img
+	return nil
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := rollout(ctx, args, stdout, stderr)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "eks-rollout: %s (see -h)\n", ue)
+		return 2
+	case errors.Is(err, flag.ErrHelp):
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "eks-rollout: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
+	}
+	return 0
+}
+
+func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eks-rollout", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	images := imageFlags{}
+	cluster := fs.String("cluster", "", "EKS cluster name")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file, instead of -cluster")
+	kctx := fs.String("context", "", "kubeconfig context (default: its current-context)")
+	namespace := fs.String("namespace", "default", "namespace")
+	kindFlag := fs.String("kind", "deployment", "deployment, statefulset or daemonset")
+	name := fs.String("name", "", "workload name")
+	fs.Var(images, "image", "CONTAINER=IMAGE (repeatable)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up and undo after this long")
+	dryRun := fs.Bool("dry-run", false, "show the pod template change, and change nothing")
+	noWatch := fs.Bool("no-watch", false, "poll instead of watching")
+	printToken := fs.Bool("print-token", false, "print an ExecCredential for -cluster and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if (*cluster == "") == (*kubeconfig == "") {
+		return usageError("give -cluster or -kubeconfig")
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if *printToken {
+		if *cluster == "" {
+			return usageError("-print-token needs -cluster")
+		}
+		tok, exp, err := eks.NewEKSToken(awsCfg, *cluster).Token(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", eks.ExecCredential(tok, exp))
+		return nil
+	}
+	kind, err := eks.ParseKind(*kindFlag)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	if *name == "" || len(images) == 0 {
+		return usageError("give -name and at least one -image")
+	}
+	var client *eks.Client
+	if *cluster != "" {
+		client, err = eks.ConnectEKS(ctx, awseks.NewFromConfig(awsCfg), *cluster, eks.NewEKSToken(awsCfg, *cluster))
+	} else {
+		var cfg eks.ClientConfig
+		if cfg, err = eks.LoadKubeconfig(*kubeconfig, &eks.KubeconfigOptions{Context: *kctx, AWS: &awsCfg}); err == nil {
+			client, err = eks.NewClient(cfg)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	target := eks.New(client, kind, *namespace, *name, &eks.Options{Cluster: *cluster, NoWatch: *noWatch})
+	res, err := deploy.Run(ctx, deploy.Release{Images: images}, []deploy.Target{target}, &deploy.Options{
+		DryRun: *dryRun, Timeout: *timeout,
+		OnEvent: func(e deploy.Event) { fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message) },
+	})
+	if *dryRun && res != nil && len(res.Targets) > 0 && res.Targets[0].Plan != nil {
+		if d := res.Targets[0].Plan.Diff(); d != "" {
+			fmt.Fprint(stdout, d)
+		} else {
+			fmt.Fprintln(stdout, "no change")
+		}
+	}
+	return err
+}

@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane on loopback for stevedore's EKS tests: etcd 3.5,
+# kube-apiserver, kube-controller-manager and kube-scheduler 1.34, and kwok for fake nodes
+# whose pods run (or fail, by kwok stages).
+#
+#   controlplane.sh build          build the binaries once into the cache (about 10 minutes
+#                                  and 700 MB of modules the first time; later runs are instant)
+#   controlplane.sh start DIR      start everything with state in DIR; prints the environment
+#                                  the tests read (STEVEDORE_KUBE_ENDPOINT, _TOKEN, _CA)
+#   controlplane.sh stop DIR       stop what start started
+#
+# The cache is $STEVEDORE_CACHE (default ~/.cache/stevedore). Everything listens on 127.0.0.1.
+set -euo pipefail
+
+K8S_VERSION=1.34.4
+STAGING_VERSION=0.34.4
+ETCD_VERSION=3.5.21
+KWOK_VERSION=0.7.0
+cache=${STEVEDORE_CACHE:-$HOME/.cache/stevedore}
+bin=$cache/kube-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin
+
+log() { echo "controlplane: $*" >&2; }
+
+build() {
+  local need=0
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+    [ -x "$bin/$b" ] || need=1
+  done
+  [ "$need" = 0 ] && { log "binaries cached in $bin"; return; }
+  mkdir -p "$bin"
+  local work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+
+  if [ ! -x "$bin/etcd" ]; then
+    log "building etcd $ETCD_VERSION"
+    mkdir -p "$work/etcd"
+    cat >"$work/etcd/main.go" <<'GO'
+// Command etcd runs an embedded etcd 3.5 server for tests: etcd -data-dir D -listen URL.
+package main
+
+import (
+	"flag"
+	"log"
+	"net/url"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+func main() {
+	dir := flag.String("data-dir", "default.etcd", "data directory")
+	listen := flag.String("listen", "http://127.0.0.1:2379", "client URL")
+	peer := flag.String("peer", "http://127.0.0.1:2380", "peer URL")
+	flag.Parse()
+	cfg := embed.NewConfig()
+	cfg.Dir = *dir
+	cu, _ := url.Parse(*listen)
+	pu, _ := url.Parse(*peer)
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	cfg.LogLevel = "error"
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	<-e.Server.ReadyNotify()
+	log.Print("etcd ready")
+	log.Fatal(<-e.Err())
+}
+GO
+    (cd "$work/etcd" && go mod init local/etcd >/dev/null 2>&1 &&
+      go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >/dev/null 2>&1 &&
+      go mod tidy >/dev/null 2>&1 && go build -o "$bin/etcd" .)
+  fi
+
+  if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ] || [ ! -x "$bin/kube-scheduler" ]; then
+    log "building kube-apiserver, kube-controller-manager, kube-scheduler $K8S_VERSION"
+    mkdir -p "$work/kube"
+    cd "$work/kube"
+    go mod init local/kube >/dev/null 2>&1
+    # k8s.io/kubernetes points its staging modules at ./staging; use the published ones.
+    local gomod
+    gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    {
+      echo "require k8s.io/kubernetes v$K8S_VERSION"
+      sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#replace \1 => \1 v'"$STAGING_VERSION"'#p' "$gomod"
+    } >>go.mod
+    cat >tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
+GO
+    go mod tidy >/dev/null 2>&1 || go mod tidy
+    for c in kube-apiserver kube-controller-manager kube-scheduler; do
+      go build -o "$bin/$c" "k8s.io/kubernetes/cmd/$c"
+    done
+    cd - >/dev/null
+  fi
+
+  if [ ! -x "$bin/kwok" ]; then
+    log "building kwok $KWOK_VERSION"
+    GOBIN=$bin go install "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  fi
+  log "binaries built in $bin"
+}
+
+# The kwok stages the tests rely on: nodes become Ready; pods become Ready, except pods whose
+# first container runs an image tagged :broken, which wait in ImagePullBackOff for ever (a
+# bad image, for the fail-fast and undo tests); deleted pods go away.
+stages() {
+  cat <<'YAML'
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: node-ready
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Node
+  selector:
+    matchExpressions:
+    - key: '.status.phase'
+      operator: 'DoesNotExist'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $now | Quote }}
+        message: kwok node is ready
+        reason: KubeletReady
+        status: "True"
+        type: Ready
+      addresses:
+      - address: {{ NodeIP | Quote }}
+        type: InternalIP
+      allocatable:
+        cpu: "32"
+        memory: 256Gi
+        pods: "110"
+      capacity:
+        cpu: "32"
+        memory: 256Gi
+        pods: "110"
+      phase: Running
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-ready
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.podIP'
+      operator: 'DoesNotExist'
+    - key: '.spec.containers[0].image | endswith(":broken")'
+      operator: 'NotIn'
+      values:
+      - 'true'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Initialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: true
+        restartCount: 0
+        state:
+          running:
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
+      phase: Running
+      startTime: {{ $now | Quote }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-image-pull-backoff
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.podIP'
+      operator: 'DoesNotExist'
+    - key: '.spec.containers[0].image | endswith(":broken")'
+      operator: 'In'
+      values:
+      - 'true'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        type: Ready
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        restartCount: 0
+        state:
+          waiting:
+            reason: ImagePullBackOff
+            message: {{ printf "Back-off pulling image %q" .image | Quote }}
+      {{ end }}
+      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
+      phase: Pending
+      startTime: {{ $now | Quote }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-delete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'Exists'
+  next:
+    finalizers:
+      empty: true
+    delete: true
+YAML
+}
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+
+start() {
+  local dir=$1
+  build
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  local etcd_port peer_port api_port token
+  etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+  token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  echo "$token,stevedore-test,stevedore-test,system:masters" >"$dir/tokens.csv"
+  openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
+
+  "$bin/etcd" -data-dir "$dir/etcd" -listen "http://127.0.0.1:$etcd_port" -peer "http://127.0.0.1:$peer_port" >"$dir/etcd.log" 2>&1 &
+  echo $! >"$dir/etcd.pid"
+  "$bin/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" --bind-address=127.0.0.1 --secure-port="$api_port" \
+    --cert-dir="$dir/certs" --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC \
+    --service-cluster-ip-range=10.96.0.0/16 --advertise-address=127.0.0.1 \
+    --disable-admission-plugins=ServiceAccount,TaintNodesByCondition >"$dir/apiserver.log" 2>&1 &
+  echo $! >"$dir/apiserver.pid"
+
+  local endpoint=https://127.0.0.1:$api_port
+  local i
+  for i in $(seq 1 120); do
+    if curl -skf -H "Authorization: Bearer $token" "$endpoint/readyz" >/dev/null 2>&1; then break; fi
+    sleep 0.5
+  done
+  curl -skf -H "Authorization: Bearer $token" "$endpoint/readyz" >/dev/null || { log "kube-apiserver did not become ready:"; tail -20 "$dir/apiserver.log" >&2; stop "$dir"; exit 1; }
+  local ca=$dir/certs/apiserver.crt
+  cat >"$dir/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: $endpoint
+    certificate-authority: $ca
+users:
+- name: test
+  user:
+    token: $token
+contexts:
+- name: local
+  context: {cluster: local, user: test}
+current-context: local
+KC
+  local kc="--kubeconfig=$dir/kubeconfig"
+  "$bin/kube-controller-manager" $kc --authentication-kubeconfig="$dir/kubeconfig" --authorization-kubeconfig="$dir/kubeconfig" \
+    --controllers=deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller,garbage-collector-controller \
+    --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 >"$dir/controller-manager.log" 2>&1 &
+  echo $! >"$dir/controller-manager.pid"
+  "$bin/kube-scheduler" $kc --authentication-kubeconfig="$dir/kubeconfig" --authorization-kubeconfig="$dir/kubeconfig" \
+    --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 >"$dir/scheduler.log" 2>&1 &
+  echo $! >"$dir/scheduler.pid"
+  stages >"$dir/kwok.yaml"
+  "$bin/kwok" $kc --config="$dir/kwok.yaml" --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --server-address=127.0.0.1:0 >"$dir/kwok.log" 2>&1 &
+  echo $! >"$dir/kwok.pid"
+
+  # Two fake nodes for pods to land on.
+  for n in node-a node-b; do
+    curl -skf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$endpoint/api/v1/nodes" -d '{
+      "apiVersion":"v1","kind":"Node","metadata":{"name":"'$n'","annotations":{"kwok.x-k8s.io/node":"fake"},
+      "labels":{"kubernetes.io/hostname":"'$n'","type":"kwok"}},
+      "status":{"allocatable":{"cpu":"32","memory":"256Gi","pods":"110"},"capacity":{"cpu":"32","memory":"256Gi","pods":"110"}}}' >/dev/null
+  done
+  cat >"$dir/env" <<ENV
+STEVEDORE_KUBE_ENDPOINT=$endpoint
+STEVEDORE_KUBE_TOKEN=$token
+STEVEDORE_KUBE_CA=$ca
+STEVEDORE_KUBE_DIR=$dir
+ENV
+  cat "$dir/env"
+}
+
+stop() {
+  local dir=$1 p
+  for p in kwok scheduler controller-manager apiserver etcd; do
+    if [ -f "$dir/$p.pid" ]; then
+      kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
+      rm -f "$dir/$p.pid"
+    fi
+  done
+}
+
+case "${1:-}" in
+  build) build ;;
+  start) start "${2:?usage: controlplane.sh start DIR}" ;;
+  stop) stop "${2:?usage: controlplane.sh stop DIR}" ;;
+  *) echo "usage: controlplane.sh build | start DIR | stop DIR" >&2; exit 2 ;;
+esac

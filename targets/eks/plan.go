@@ -1,0 +1,154 @@
+package eks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+)
+
+// ChangeCause is the annotation kubectl shows as CHANGE-CAUSE in rollout history.
+const ChangeCause = "kubernetes.io/change-cause"
+
+// Plan is the EKS target's plan: the workload as observed, and its new pod template.
+type Plan struct {
+	t        *Target
+	rel      deploy.Release
+	observed []byte // the workload as read
+	template string // the observed spec.template, raw JSON
+	desired  string // the new spec.template
+	revision string // a Deployment's deployment.kubernetes.io/revision as observed
+	cause    string // the change-cause annotation as observed
+	changed  bool
+
+	applied bool
+}
+
+// Changed implements deploy.Plan.
+func (p *Plan) Changed() bool { return p.changed }
+
+// Diff implements deploy.Plan: the pod template change, made with go-cmp.
+func (p *Plan) Diff() string {
+	if !p.changed {
+		return ""
+	}
+	var a, b any
+	_ = json.Unmarshal([]byte(p.template), &a)
+	_ = json.Unmarshal([]byte(p.desired), &b)
+	return cmp.Diff(a, b)
+}
+
+// Plan implements deploy.Target: it reads the workload and sets the release's images in
+// its pod template by container name (init containers too; "" means the only container).
+func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error) {
+	if len(r.Env) > 0 || len(r.Secrets) > 0 {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "the Kubernetes target sets images; change environment and secrets in the manifest")
+	}
+	if len(r.Images) == 0 {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "the release sets no image")
+	}
+	obj, err := t.c.get(ctx, t.path)
+	if err != nil {
+		return nil, t.apiErr("read the workload", err)
+	}
+	tpl := gjson.GetBytes(obj, "spec.template").Raw
+	desired, err := setImages(tpl, r.Images)
+	if err != nil {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "%v", err)
+	}
+	p := &Plan{t: t, rel: r, observed: obj, template: tpl, desired: desired,
+		revision: gjson.GetBytes(obj, `metadata.annotations.deployment\.kubernetes\.io/revision`).String(),
+		cause:    gjson.GetBytes(obj, "metadata.annotations."+escape(ChangeCause)).String()}
+	p.changed = !jsonEqual(tpl, desired)
+	return p, nil
+}
+
+func (t *Target) apiErr(op string, err error) error {
+	var se *StatusError
+	kind := deploy.ErrUnavailable
+	detail := ""
+	if errors.As(err, &se) {
+		kind = kindOf(se.Code)
+		switch se.Code {
+		case 404:
+			detail = fmt.Sprintf("no %s %q in namespace %q", strings.ToLower(string(t.kind)), t.name, t.namespace)
+		case 401:
+			detail = "the cluster refused the credentials (an expired token?)"
+		case 403:
+			detail = "the credentials lack a permission; they need get, list, watch and update on " + t.kind.resource() + ", and list on pods and replicasets or controllerrevisions"
+		}
+	} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return t.ctxErr(err, op)
+	}
+	return deploy.Wrap(kind, t.Name(), op, err, detail)
+}
+
+func (t *Target) ctxErr(err error, op string) error {
+	kind := deploy.ErrCanceled
+	if errors.Is(err, context.DeadlineExceeded) {
+		kind = deploy.ErrTimeout
+	}
+	return deploy.Wrap(kind, t.Name(), op, err, "")
+}
+
+// setImages returns the template with images set by container name.
+func setImages(tpl string, images map[string]string) (string, error) {
+	type ref struct{ path, name string }
+	var all []ref
+	for _, key := range []string{"spec.initContainers", "spec.containers"} {
+		for i, c := range gjson.Get(tpl, key).Array() {
+			all = append(all, ref{fmt.Sprintf("%s.%d.image", key, i), c.Get("name").String()})
+		}
+	}
+	names := make([]string, 0, len(images))
+	for n := range images {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := tpl
+	for _, n := range names {
+		img := images[n]
+		if strings.TrimSpace(img) == "" {
+			return "", fmt.Errorf("the image for container %q is empty", n)
+		}
+		var hit []string
+		for _, r := range all {
+			if n == r.name || n == "" && len(all) == 1 {
+				hit = append(hit, r.path)
+			}
+		}
+		if len(hit) == 0 {
+			var have []string
+			for _, r := range all {
+				have = append(have, r.name)
+			}
+			if n == "" {
+				return "", fmt.Errorf("the release names no container, and the pod has %d (%s): name one", len(all), strings.Join(have, ", "))
+			}
+			return "", fmt.Errorf("no container %q in the pod template; it has %s", n, strings.Join(have, ", "))
+		}
+		for _, path := range hit {
+			var err error
+			if out, err = sjson.Set(out, path, img); err != nil {
+				return "", err
+			}
+		}
+	}
+	return out, nil
+}
+
+func jsonEqual(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return a == b
+	}
+	return cmp.Equal(x, y)
+}

@@ -1,0 +1,153 @@
+package eks
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+)
+
+// Annotations kubectl rollout undo keeps from the Deployment instead of copying them from
+// the ReplicaSet it goes back to.
+var keepOnUndo = map[string]bool{
+	"kubectl.kubernetes.io/last-applied-configuration": true,
+	"deployment.kubernetes.io/revision":                true,
+	"deployment.kubernetes.io/revision-history":        true,
+	"deployment.kubernetes.io/desired-replicas":        true,
+	"deployment.kubernetes.io/max-replicas":            true,
+	"deprecated.deployment.rollback.to":                true,
+}
+
+// Rollback implements deploy.Plan and waits until the workload is rolled out again.
+//
+// For a Deployment it does what `kubectl rollout undo --to-revision=<observed>` does: it
+// finds the ReplicaSet of the revision the plan observed, strips its pod-template-hash label
+// and, in one JSON Patch, puts its template and annotations back; the controller then scales
+// that ReplicaSet up again, so the pods are the old ones, not new pods of an equal template.
+// For StatefulSets and DaemonSets it writes back the exact template the plan observed (and
+// the change-cause annotation): a ControllerRevision stores its template as a patch whose
+// format is the controller's business, while the observed template is exactly what ran, and
+// the controller maps it back to the matching revision itself.
+func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
+	if !p.applied {
+		return nil
+	}
+	t := p.t
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "restoring the pod template the plan observed"})
+	if t.kind == Deployment && p.revision != "" {
+		done, err := p.undoDeployment(ctx)
+		if err != nil {
+			return err
+		}
+		if done {
+			return t.wait(ctx, emit, deploy.PhaseRollback)
+		}
+	}
+	var failedRevision string
+	if t.kind == StatefulSet {
+		if raw, err := t.c.get(ctx, t.path); err == nil {
+			failedRevision = gjson.GetBytes(raw, "status.updateRevision").String()
+		}
+	}
+	_, err := t.update(ctx, nil, "restore the pod template", func(obj []byte) ([]byte, error) {
+		obj, err := sjson.SetRawBytes(obj, "spec.template", []byte(p.template))
+		if err != nil {
+			return nil, err
+		}
+		if p.cause == "" {
+			return sjson.DeleteBytes(obj, "metadata.annotations."+escape(ChangeCause))
+		}
+		return sjson.SetBytes(obj, "metadata.annotations."+escape(ChangeCause), p.cause)
+	})
+	if err != nil {
+		return err
+	}
+	if failedRevision != "" {
+		// A StatefulSet does not replace a pod of the bad revision that never became ready
+		// (kubernetes/kubernetes#67250); delete those, as its documentation says to.
+		if err := p.deleteStuckPods(ctx, failedRevision); err != nil {
+			return err
+		}
+	}
+	return t.wait(ctx, emit, deploy.PhaseRollback)
+}
+
+// deleteStuckPods deletes the pods of revision that cannot start.
+func (p *Plan) deleteStuckPods(ctx context.Context, revision string) error {
+	t := p.t
+	obj := gjson.ParseBytes(p.observed)
+	pods, err := t.list(ctx, "", "pods", selector(obj, "controller-revision-hash="+revision))
+	if err != nil {
+		return t.apiErr("list the failed revision's pods", err)
+	}
+	for _, pod := range gjson.GetBytes(pods, "items").Array() {
+		if PodProblem(pod) == "" {
+			continue
+		}
+		name := pod.Get("metadata.name").String()
+		if _, err := t.c.do(ctx, "DELETE", "/api/v1/namespaces/"+t.namespace+"/pods/"+name, "", nil); err != nil && !isNotFound(err) {
+			return t.apiErr("delete stuck pod "+name, err)
+		}
+		t.log.DebugContext(ctx, "deleted a pod stuck on the failed revision", "target", t.Name(), "pod", name)
+	}
+	return nil
+}
+
+// undoDeployment patches the Deployment back to the ReplicaSet of the observed revision. It
+// reports false when that ReplicaSet is gone, so the caller restores the template instead.
+func (p *Plan) undoDeployment(ctx context.Context) (bool, error) {
+	t := p.t
+	raw, err := t.c.get(ctx, t.path)
+	if err != nil {
+		return false, t.apiErr("read the deployment", err)
+	}
+	dep := gjson.ParseBytes(raw)
+	if dep.Get("spec.paused").Bool() {
+		return false, deploy.Errorf(deploy.ErrFailed, t.Name(), "undo", "the deployment is paused; resume it (kubectl rollout resume) and undo again")
+	}
+	list, err := t.list(ctx, "apps/v1", "replicasets", selector(dep))
+	if err != nil {
+		return false, t.apiErr("list replicasets", err)
+	}
+	var rs gjson.Result
+	for _, r := range owned(list, dep.Get("metadata.uid").String()) {
+		if r.Get(`metadata.annotations.deployment\.kubernetes\.io/revision`).String() == p.revision {
+			rs = r
+		}
+	}
+	if !rs.Exists() {
+		t.log.DebugContext(ctx, "the observed revision's replicaset is gone; restoring the template", "target", t.Name(), "revision", p.revision)
+		return false, nil
+	}
+	tpl, err := sjson.Delete(rs.Get("spec.template").Raw, `metadata.labels.pod-template-hash`)
+	if err != nil {
+		return false, err
+	}
+	if jsonEqual(tpl, dep.Get("spec.template").Raw) {
+		return true, nil // already there
+	}
+	annotations := map[string]string{}
+	dep.Get("metadata.annotations").ForEach(func(k, v gjson.Result) bool {
+		if keepOnUndo[k.String()] {
+			annotations[k.String()] = v.String()
+		}
+		return true
+	})
+	rs.Get("metadata.annotations").ForEach(func(k, v gjson.Result) bool {
+		if !keepOnUndo[k.String()] {
+			annotations[k.String()] = v.String()
+		}
+		return true
+	})
+	patch, _ := json.Marshal([]map[string]any{
+		{"op": "replace", "path": "/spec/template", "value": json.RawMessage(tpl)},
+		{"op": "replace", "path": "/metadata/annotations", "value": annotations},
+	})
+	if _, err := t.c.patch(ctx, t.path, patch); err != nil {
+		return false, t.apiErr("undo to revision "+p.revision, err)
+	}
+	return true, nil
+}

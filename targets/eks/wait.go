@@ -1,0 +1,213 @@
+package eks
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+)
+
+// wait follows the workload until kubectl's rules say it is rolled out, a new pod is stuck
+// (unless NoFailFast), or ctx ends. It watches the workload, restarting the watch when the
+// server ends it and falling back to polling when watching fails; it checks the new pods
+// every PollInterval.
+func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.Phase) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	raw, err := t.c.get(ctx, t.path)
+	if err != nil {
+		return t.apiErr("read the workload", err)
+	}
+	var last deploy.Counts
+	lastMsg := ""
+	check := func(obj gjson.Result) (bool, error) {
+		msg, done, err := Status(t.kind, obj)
+		if err != nil {
+			return false, deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "%v", err)
+		}
+		desired, updated, ready, available := counts(t.kind, obj)
+		c := deploy.Counts{Desired: desired, Updated: updated, Running: ready, Pending: max(desired-available, 0)}
+		if c != last || msg != lastMsg {
+			last, lastMsg = c, msg
+			emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: msg, Counts: c})
+		}
+		return done, nil
+	}
+	obj := gjson.ParseBytes(raw)
+	if done, err := check(obj); done || err != nil {
+		return err
+	}
+	rv := obj.Get("metadata.resourceVersion").String()
+
+	type event struct {
+		typ string
+		obj gjson.Result
+	}
+	events := make(chan event)
+	watchDone := make(chan error, 1)
+	startWatch := func(from string) {
+		q := url.Values{"watch": {"1"}, "fieldSelector": {"metadata.name=" + t.name}, "resourceVersion": {from}, "timeoutSeconds": {"300"}}
+		path := "/apis/apps/v1/namespaces/" + t.namespace + "/" + t.kind.resource() + "?" + q.Encode()
+		go func() {
+			watchDone <- t.c.watch(ctx, path, func(typ string, o gjson.Result) bool {
+				select {
+				case events <- event{typ, o}:
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			})
+		}()
+	}
+	polling := t.opts.NoWatch
+	if !polling {
+		startWatch(rv)
+	}
+	ticker := time.NewTicker(t.opts.PollInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return t.ctxErr(ctx.Err(), "wait: "+lastMsg)
+		case ev := <-events:
+			if ev.typ == "DELETED" {
+				return deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "the workload was deleted during the rollout")
+			}
+			if ev.typ != "ADDED" && ev.typ != "MODIFIED" {
+				continue
+			}
+			rv = ev.obj.Get("metadata.resourceVersion").String()
+			obj = ev.obj
+			if done, err := check(obj); done || err != nil {
+				return err
+			}
+		case err := <-watchDone:
+			if ctx.Err() != nil {
+				continue
+			}
+			if errors.Is(err, io.EOF) || err == nil {
+				startWatch(rv) // the server ends watches now and then: resume where it left off
+				continue
+			}
+			t.log.DebugContext(ctx, "watch failed; polling instead", "target", t.Name(), "err", err)
+			polling = true
+		case <-ticker.C:
+			if polling {
+				raw, err := t.c.get(ctx, t.path)
+				if err != nil {
+					if ctx.Err() != nil {
+						continue
+					}
+					return t.apiErr("read the workload", err)
+				}
+				obj = gjson.ParseBytes(raw)
+				if done, err := check(obj); done || err != nil {
+					return err
+				}
+			}
+			if !t.opts.NoFailFast {
+				if problem, err := t.stuckPods(ctx, obj); err != nil {
+					t.log.DebugContext(ctx, "could not check pods", "target", t.Name(), "err", err)
+				} else if problem != "" {
+					return deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "a new pod cannot start, so the rollout cannot finish: %s", problem)
+				}
+			}
+		}
+	}
+}
+
+// selector is the workload's matchLabels as a label selector.
+func selector(obj gjson.Result, extra ...string) string {
+	var parts []string
+	obj.Get("spec.selector.matchLabels").ForEach(func(k, v gjson.Result) bool {
+		parts = append(parts, k.String()+"="+v.String())
+		return true
+	})
+	sort.Strings(parts)
+	return strings.Join(append(parts, extra...), ",")
+}
+
+// owned returns the items of list controlled by the object with uid.
+func owned(list []byte, uid string) []gjson.Result {
+	var out []gjson.Result
+	for _, it := range gjson.GetBytes(list, "items").Array() {
+		for _, o := range it.Get("metadata.ownerReferences").Array() {
+			if o.Get("controller").Bool() && o.Get("uid").String() == uid {
+				out = append(out, it)
+			}
+		}
+	}
+	return out
+}
+
+func (t *Target) list(ctx context.Context, group, resource, labelSelector string) ([]byte, error) {
+	path := "/api/v1/namespaces/" + t.namespace + "/" + resource
+	if group != "" {
+		path = "/apis/" + group + "/namespaces/" + t.namespace + "/" + resource
+	}
+	return t.c.get(ctx, path+"?labelSelector="+url.QueryEscape(labelSelector))
+}
+
+// newPodLabel returns the label that marks the pods of the workload's new revision.
+func (t *Target) newPodLabel(ctx context.Context, obj gjson.Result) (string, error) {
+	uid := obj.Get("metadata.uid").String()
+	switch t.kind {
+	case Deployment:
+		rev := obj.Get(`metadata.annotations.deployment\.kubernetes\.io/revision`).String()
+		rs, err := t.list(ctx, "apps/v1", "replicasets", selector(obj))
+		if err != nil {
+			return "", err
+		}
+		for _, r := range owned(rs, uid) {
+			if r.Get(`metadata.annotations.deployment\.kubernetes\.io/revision`).String() == rev {
+				return "pod-template-hash=" + r.Get(`metadata.labels.pod-template-hash`).String(), nil
+			}
+		}
+	case StatefulSet:
+		if r := obj.Get("status.updateRevision").String(); r != "" {
+			return "controller-revision-hash=" + r, nil
+		}
+	case DaemonSet:
+		crs, err := t.list(ctx, "apps/v1", "controllerrevisions", selector(obj))
+		if err != nil {
+			return "", err
+		}
+		var best gjson.Result
+		for _, cr := range owned(crs, uid) {
+			if !best.Exists() || cr.Get("revision").Int() > best.Get("revision").Int() {
+				best = cr
+			}
+		}
+		if best.Exists() {
+			name := best.Get("metadata.name").String()
+			return "controller-revision-hash=" + name[strings.LastIndexByte(name, '-')+1:], nil
+		}
+	}
+	return "", nil
+}
+
+// stuckPods names a pod of the new revision that cannot start, or returns "".
+func (t *Target) stuckPods(ctx context.Context, obj gjson.Result) (string, error) {
+	label, err := t.newPodLabel(ctx, obj)
+	if err != nil || label == "" {
+		return "", err
+	}
+	pods, err := t.list(ctx, "", "pods", selector(obj, label))
+	if err != nil {
+		return "", err
+	}
+	for _, pod := range gjson.GetBytes(pods, "items").Array() {
+		if p := PodProblem(pod); p != "" {
+			return p, nil
+		}
+	}
+	return "", nil
+}
+
