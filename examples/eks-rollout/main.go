@@ -134,7 +134,9 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	target := eks.New(client, kind, *namespace, *name, &eks.Options{Cluster: *cluster, NoWatch: *noWatch})
 	res, err := deploy.Run(ctx, deploy.Release{Images: images}, []deploy.Target{target}, &deploy.Options{
 		DryRun: *dryRun, Timeout: *timeout,
-		OnEvent: func(e deploy.Event) { fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message) },
+		OnEvent: func(e deploy.Event) {
+			fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message)
+		},
 	})
 	if *dryRun && res != nil && len(res.Targets) > 0 && res.Targets[0].Plan != nil {
 		if d := res.Targets[0].Plan.Diff(); d != "" {

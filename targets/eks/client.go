@@ -30,7 +30,9 @@ type TokenSource interface {
 type StaticToken string
 
 // Token implements TokenSource.
-func (s StaticToken) Token(context.Context) (string, time.Time, error) { return string(s), time.Time{}, nil }
+func (s StaticToken) Token(context.Context) (string, time.Time, error) {
+	return string(s), time.Time{}, nil
+}
 
 // Client is a small Kubernetes REST client: JSON over net/http, a bearer token or a client
 // certificate, watches. Safe for concurrent use.

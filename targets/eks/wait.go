@@ -210,4 +210,3 @@ func (t *Target) stuckPods(ctx context.Context, obj gjson.Result) (string, error
 	}
 	return "", nil
 }
-
