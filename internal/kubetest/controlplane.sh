@@ -22,6 +22,10 @@ bin=$cache/kube-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin
 log() { echo "controlplane: $*" >&2; }
 
 build() {
+  mkdir -p "$cache"
+  # Two test binaries may build at once: one builds, the other waits and finds it done.
+  exec 9>"$cache/build.lock"
+  flock 9
   local need=0
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
     [ -x "$bin/$b" ] || need=1
@@ -112,7 +116,7 @@ GO
 }
 
 # The kwok stages the tests rely on: nodes become Ready; pods become Ready, except pods whose
-# first container runs an image tagged :broken, which wait in ImagePullBackOff for ever (a
+# containers runs an image tagged :broken: that container waits in ImagePullBackOff for ever (a
 # bad image, for the fail-fast and undo tests); deleted pods go away.
 stages() {
   cat <<'YAML'
@@ -165,7 +169,7 @@ spec:
       operator: 'DoesNotExist'
     - key: '.status.podIP'
       operator: 'DoesNotExist'
-    - key: '.spec.containers[0].image | endswith(":broken")'
+    - key: '[.spec.containers[].image | endswith(":broken")] | any'
       operator: 'NotIn'
       values:
       - 'true'
@@ -211,7 +215,7 @@ spec:
       operator: 'DoesNotExist'
     - key: '.status.podIP'
       operator: 'DoesNotExist'
-    - key: '.spec.containers[0].image | endswith(":broken")'
+    - key: '[.spec.containers[].image | endswith(":broken")] | any'
       operator: 'In'
       values:
       - 'true'
@@ -226,12 +230,19 @@ spec:
       {{ range .spec.containers }}
       - image: {{ .image | Quote }}
         name: {{ .name | Quote }}
-        ready: false
         restartCount: 0
+        {{ if hasSuffix ":broken" .image }}
+        ready: false
         state:
           waiting:
             reason: ImagePullBackOff
             message: {{ printf "Back-off pulling image %q" .image | Quote }}
+        {{ else }}
+        ready: true
+        state:
+          running:
+            startedAt: {{ $now | Quote }}
+        {{ end }}
       {{ end }}
       hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
       podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
@@ -267,7 +278,11 @@ start() {
   local etcd_port peer_port api_port token
   etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
   token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-  echo "$token,stevedore-test,stevedore-test,system:masters" >"$dir/tokens.csv"
+  # The token, and <token>r1 .. <token>r9 for the same user: token refresh tests rotate them.
+  {
+    echo "$token,stevedore-test,stevedore-test,system:masters"
+    for i in 1 2 3 4 5 6 7 8 9; do echo "${token}r$i,stevedore-test,stevedore-test,system:masters"; done
+  } >"$dir/tokens.csv"
   openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
   openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
 

@@ -24,12 +24,12 @@ import (
 const registry = "registry.example.com/"
 
 type kube struct {
-	t  *testing.T
+	t  testing.TB
 	c  *Client
 	ns string
 }
 
-func connect(t *testing.T, tokens TokenSource, wrap func(http.RoundTripper) http.RoundTripper) *Client {
+func connect(t testing.TB, tokens TokenSource, wrap func(http.RoundTripper) http.RoundTripper) *Client {
 	t.Helper()
 	k := kubetest.Get(t)
 	if tokens == nil {
@@ -47,7 +47,9 @@ func connect(t *testing.T, tokens TokenSource, wrap func(http.RoundTripper) http
 
 var nsSeq atomic.Int64
 
-func newKube(t *testing.T) *kube {
+func newKube(t *testing.T) *kube { return newKubeB(t) }
+
+func newKubeB(t testing.TB) *kube {
 	c := connect(t, nil, nil)
 	ns := fmt.Sprintf("t%d-%d", time.Now().UnixNano()%1e8, nsSeq.Add(1))
 	k := &kube{t: t, c: c, ns: ns}
@@ -150,14 +152,18 @@ func TestRolloutEachKind(t *testing.T) {
 }
 
 func TestBadImageFailsFastAndUndoes(t *testing.T) {
-	for _, kind := range []Kind{Deployment, StatefulSet} {
+	for _, kind := range []Kind{Deployment, StatefulSet, DaemonSet} {
 		t.Run(string(kind), func(t *testing.T) {
 			k := newKube(t)
 			tg := k.deployWorkload(kind, "api", registry+"api:v1", 2)
 			before := k.get(tg).Get("spec.template").Raw
+			podsBefore, err := tg.newPodLabel(context.Background(), k.get(tg))
+			if err != nil {
+				t.Fatal(err)
+			}
 			var ev events
 			start := time.Now()
-			_, err := run(tg, registry+"api:broken", &ev)
+			_, err = run(tg, registry+"api:broken", &ev)
 			if !errors.Is(err, deploy.ErrFailed) || !errors.Is(err, deploy.ErrRolledBack) {
 				t.Fatalf("err = %v\n%s", err, ev.String())
 			}
@@ -174,36 +180,57 @@ func TestBadImageFailsFastAndUndoes(t *testing.T) {
 			if _, done, err := Status(kind, after); !done || err != nil {
 				t.Errorf("not rolled out after the undo: %v", err)
 			}
+			// The old revision runs again: for a Deployment kubectl's undo scales the old
+			// ReplicaSet back up, so its pod-template-hash is the current one.
+			if podsAfter, err := tg.newPodLabel(context.Background(), after); err != nil || podsAfter != podsBefore {
+				t.Errorf("pods before the rollout: %s; after the undo: %s (%v)", podsBefore, podsAfter, err)
+			}
+			if kind == Deployment {
+				if rev := after.Get(`metadata.annotations.deployment\.kubernetes\.io/revision`).String(); rev != "3" {
+					t.Errorf("revision after undo = %s, want 3 (the old ReplicaSet's, renumbered)", rev)
+				}
+			}
 		})
 	}
 }
 
-// countingTokens hands out the control plane's token as if it expired after life, and counts
-// how often it was asked.
-type countingTokens struct {
+// rotatingTokens hands out the control plane's spare tokens (<token>r1 .. r9, which
+// controlplane.sh accepts) one after another, each as if it expired after life.
+type rotatingTokens struct {
 	token string
 	life  time.Duration
 	n     atomic.Int64
 }
 
-func (c *countingTokens) Token(context.Context) (string, time.Time, error) {
-	c.n.Add(1)
-	return c.token, time.Now().Add(c.life), nil
+func (c *rotatingTokens) Token(context.Context) (string, time.Time, error) {
+	n := c.n.Add(1)
+	return fmt.Sprintf("%sr%d", c.token, (n-1)%9+1), time.Now().Add(c.life), nil
 }
 
 func TestTokenRefresh(t *testing.T) {
 	k := newKube(t)
-	tg := k.deployWorkload(Deployment, "web", registry+"web:v1", 2)
-	src := &countingTokens{token: kubetest.Get(t).Token, life: refreshBefore + 300*time.Millisecond}
+	tg := k.deployWorkload(Deployment, "web", registry+"web:v1", 6)
+	// Each token is refreshed 20 ms after it is made: a rollout of six pods one at a time
+	// outlives many of them.
+	src := &rotatingTokens{token: kubetest.Get(t).Token, life: refreshBefore + 20*time.Millisecond}
 	c := connect(t, src, nil)
-	tg = New(c, Deployment, k.ns, "web", &Options{PollInterval: 200 * time.Millisecond, NoWatch: true})
+	tg = New(c, Deployment, k.ns, "web", &Options{PollInterval: 50 * time.Millisecond, NoWatch: true})
 	var ev events
 	if _, err := run(tg, registry+"web:v2", &ev); err != nil {
 		t.Fatalf("%v\n%s", err, ev.String())
 	}
 	if n := src.n.Load(); n < 3 {
-		t.Errorf("the token was made %d times during a rollout that outlived several of them", n)
+		t.Errorf("%d tokens were made during a rollout that outlived several", n)
 	}
+	// A token the server does not know is refused: the rotation above was really used.
+	if _, err := connect(t, StaticToken(kubetest.Get(t).Token+"r10"), nil).get(context.Background(), tg.path); !isStatus(err, 401) {
+		t.Errorf("an unknown token: %v", err)
+	}
+}
+
+func isStatus(err error, code int) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == code
 }
 
 func TestConflictIsRetried(t *testing.T) {
