@@ -48,7 +48,7 @@ func benchRollout(b *testing.B, opts Options) {
 		cancel()
 		wg.Wait()
 	}
-	b.ReportMetric(float64(lag.Milliseconds())/float64(max(n, 1)), "ms-after-available")
+	b.ReportMetric(lag.Seconds()*1000/float64(max(n, 1)), "ms-after-available")
 	b.ReportMetric(float64(requests)/float64(max(n, 1)), "requests/rollout")
 }
 
