@@ -30,7 +30,11 @@ build() {
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
     [ -x "$bin/$b" ] || need=1
   done
-  [ "$need" = 0 ] && { log "binaries cached in $bin"; return; }
+  if [ "$need" = 0 ]; then
+    exec 9>&- # release the lock, so the servers started next do not hold it
+    log "binaries cached in $bin"
+    return
+  fi
   mkdir -p "$bin"
   local work
   work=$(mktemp -d)
@@ -112,6 +116,7 @@ GO
     log "building kwok $KWOK_VERSION"
     GOBIN=$bin go install "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
   fi
+  exec 9>&-
   log "binaries built in $bin"
 }
 
