@@ -290,12 +290,16 @@ start() {
   } >"$dir/tokens.csv"
   openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
   openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
+  # A client CA and a client certificate (group system:masters) for certificate auth tests.
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/client-ca.key" -out "$dir/client-ca.crt" -days 2 -subj "/CN=stevedore-test-client-ca" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$dir/client.key" -out "$dir/client.csr" -subj "/O=system:masters/CN=stevedore-cert" 2>/dev/null
+  openssl x509 -req -in "$dir/client.csr" -CA "$dir/client-ca.crt" -CAkey "$dir/client-ca.key" -CAcreateserial -out "$dir/client.crt" -days 2 2>/dev/null
 
   "$bin/etcd" -data-dir "$dir/etcd" -listen "http://127.0.0.1:$etcd_port" -peer "http://127.0.0.1:$peer_port" >"$dir/etcd.log" 2>&1 &
   echo $! >"$dir/etcd.pid"
   "$bin/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" --bind-address=127.0.0.1 --secure-port="$api_port" \
     --cert-dir="$dir/certs" --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC \
+    --service-account-issuer=https://kubernetes.default.svc --token-auth-file="$dir/tokens.csv" --client-ca-file="$dir/client-ca.crt" --authorization-mode=RBAC \
     --service-cluster-ip-range=10.96.0.0/16 --advertise-address=127.0.0.1 \
     --disable-admission-plugins=ServiceAccount,TaintNodesByCondition >"$dir/apiserver.log" 2>&1 &
   echo $! >"$dir/apiserver.pid"

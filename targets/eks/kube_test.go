@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -275,5 +276,33 @@ func TestNotFoundAndForbidden(t *testing.T) {
 	_, err = New(bad, Deployment, k.ns, "ghost", nil).Plan(context.Background(), deploy.Release{Images: map[string]string{"app": "x:1"}})
 	if !errors.Is(err, deploy.ErrAccessDenied) {
 		t.Errorf("a bad token: %v", err)
+	}
+}
+
+// When watching is refused, the target polls instead and still finishes.
+func TestWatchFallsBackToPolling(t *testing.T) {
+	k := newKube(t)
+	k.deployWorkload(Deployment, "web", registry+"web:v1", 2)
+	var watches, gets atomic.Int64
+	c := connect(t, nil, func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Query().Get("watch") == "1" {
+				watches.Add(1)
+				return &http.Response{StatusCode: http.StatusForbidden, Header: http.Header{}, Request: r,
+					Body: io.NopCloser(strings.NewReader(`{"kind":"Status","reason":"Forbidden","message":"watch is not allowed"}`))}, nil
+			}
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/deployments/web") {
+				gets.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	tg := New(c, Deployment, k.ns, "web", &Options{PollInterval: 100 * time.Millisecond})
+	var ev events
+	if _, err := run(tg, registry+"web:v2", &ev); err != nil {
+		t.Fatalf("%v\n%s", err, ev.String())
+	}
+	if watches.Load() != 1 || gets.Load() < 3 {
+		t.Errorf("%d watches, %d polls; want one refused watch, then polling", watches.Load(), gets.Load())
 	}
 }

@@ -134,3 +134,29 @@ func TestKubeconfigSources(t *testing.T) {
 		t.Errorf("a missing context: %v", err)
 	}
 }
+
+// A kubeconfig with a client certificate, against the real control plane.
+func TestKubeconfigClientCertificate(t *testing.T) {
+	k := kubetest.Get(t)
+	if k.Dir == "" {
+		t.Fatal("the control plane's directory (STEVEDORE_KUBE_DIR) is needed for its client certificate")
+	}
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	body := "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: u\nclusters:\n- name: k\n  cluster:\n" +
+		"    server: " + k.Endpoint + "\n    certificate-authority-data: " + base64.StdEncoding.EncodeToString(k.CA) + "\n" +
+		"users:\n- name: u\n  user:\n    client-certificate: " + filepath.Join(k.Dir, "client.crt") + "\n    client-key: " + filepath.Join(k.Dir, "client.key") + "\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadKubeconfig(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.get(context.Background(), "/api/v1/namespaces/default"); err != nil {
+		t.Errorf("with the client certificate: %v", err)
+	}
+}
