@@ -272,6 +272,11 @@ func TestNotFoundAndForbidden(t *testing.T) {
 	if !errors.Is(err, deploy.ErrNotFound) || !strings.Contains(err.Error(), `no deployment "ghost" in namespace "`+k.ns+`"`) {
 		t.Errorf("a missing deployment: %v", err)
 	}
+	k.create("/apis/apps/v1/namespaces/"+k.ns+"/statefulsets", strings.Replace(workload(StatefulSet, "db", registry+"db:v1", 1), `"replicas":1,`, `"replicas":1,"updateStrategy":{"type":"OnDelete"},`, 1))
+	_, err = New(k.c, StatefulSet, k.ns, "db", nil).Plan(context.Background(), deploy.Release{Images: map[string]string{"app": "db:v2"}})
+	if !errors.Is(err, deploy.ErrInvalid) || !strings.Contains(err.Error(), "OnDelete") {
+		t.Errorf("an OnDelete statefulset: %v", err)
+	}
 	bad := connect(t, StaticToken("not-a-token"), nil)
 	_, err = New(bad, Deployment, k.ns, "ghost", nil).Plan(context.Background(), deploy.Release{Images: map[string]string{"app": "x:1"}})
 	if !errors.Is(err, deploy.ErrAccessDenied) {

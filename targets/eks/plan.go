@@ -59,6 +59,9 @@ func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error
 	if err != nil {
 		return nil, t.apiErr("read the workload", err)
 	}
+	if st := gjson.GetBytes(obj, "spec.updateStrategy.type").String(); t.kind != Deployment && st == "OnDelete" {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "the %s uses the OnDelete update strategy: its pods change only when deleted, so no rollout can be awaited; use RollingUpdate", strings.ToLower(string(t.kind)))
+	}
 	tpl := gjson.GetBytes(obj, "spec.template").Raw
 	desired, err := setImages(tpl, r.Images)
 	if err != nil {
