@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/cli"
 	"github.com/stevedore-dev/stevedore/targets/ec2"
 )
 
@@ -42,36 +43,8 @@ func main() {
 	os.Exit(code)
 }
 
-type tagFlags map[string]string
-
-func (t tagFlags) String() string { return fmt.Sprint(map[string]string(t)) }
-func (t tagFlags) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok || k == "" || val == "" {
-		return fmt.Errorf("write Key=Value, not %q", v)
-	}
-	t[k] = val
-	return nil
-}
-
-type usageError string
-
-func (e usageError) Error() string { return string(e) }
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := rollout(ctx, args, stdout, stderr)
-	var ue usageError
-	switch {
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "ec2-rollout: %s (see -h)\n", ue)
-		return 2
-	case errors.Is(err, flag.ErrHelp):
-		return 2
-	case err != nil:
-		fmt.Fprintf(stderr, "ec2-rollout: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-		return 1
-	}
-	return 0
+	return cli.Exit("ec2-rollout", rollout(ctx, args, stdout, stderr), stderr)
 }
 
 func readLines(path string) ([]string, error) {
@@ -92,7 +65,7 @@ func readLines(path string) ([]string, error) {
 func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ec2-rollout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	tags := tagFlags{}
+	tags := cli.NewPairs("Key=Value")
 	instances := fs.String("instances", "", "comma-separated instance IDs")
 	fs.Var(tags, "tag", "Key=Value a target instance must carry (repeatable; all must match)")
 	commandsFile := fs.String("commands", "", "file of shell commands that install the release, one per line")
@@ -108,36 +81,30 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	s3Bucket := fs.String("output-s3-bucket", "", "keep full command output in this S3 bucket")
 	dryRun := fs.Bool("dry-run", false, "list the instances that would be hit, and send nothing")
 	poll := fs.Duration("poll-interval", 2*time.Second, "first wait between status polls (it grows to 15s)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError(err.Error())
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
-	}
-	fleet := ec2.Fleet{Tags: tags}
+	fleet := ec2.Fleet{Tags: tags.Values}
 	if *instances != "" {
 		fleet.InstanceIDs = strings.Split(*instances, ",")
 	}
 	switch {
-	case len(fleet.InstanceIDs) == 0 && len(tags) == 0:
-		return usageError("give -instances or -tag")
+	case len(fleet.InstanceIDs) == 0 && len(tags.Values) == 0:
+		return cli.UsageError("give -instances or -tag")
 	case *commandsFile == "":
-		return usageError("-commands is required")
+		return cli.UsageError("-commands is required")
 	case *version == "":
-		return usageError("-version is required")
+		return cli.UsageError("-version is required")
 	}
 	opts := ec2.Options{SkipUnavailable: *skip, RecordParameterPrefix: *recordPrefix, OutputS3Bucket: *s3Bucket, PollInterval: *poll}
 	var err error
 	if opts.Strategy, err = ec2.ParseStrategy(*strategy); err != nil {
-		return usageError("-strategy: " + err.Error())
+		return cli.UsageError("-strategy: " + err.Error())
 	}
 	if *minHealthy != "" {
 		c, err := ec2.ParseCount(*minHealthy)
 		if err != nil {
-			return usageError("-min-healthy: " + err.Error())
+			return cli.UsageError("-min-healthy: " + err.Error())
 		}
 		opts.MinHealthy = &c
 	}

@@ -15,19 +15,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	awseks "github.com/aws/aws-sdk-go-v2/service/eks"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/cli"
 	"github.com/stevedore-dev/stevedore/targets/eks"
 )
 
@@ -38,42 +37,14 @@ func main() {
 	os.Exit(code)
 }
 
-type imageFlags map[string]string
-
-func (f imageFlags) String() string { return fmt.Sprint(map[string]string(f)) }
-func (f imageFlags) Set(v string) error {
-	c, img, ok := strings.Cut(v, "=")
-	if !ok || c == "" || img == "" {
-		return fmt.Errorf("write CONTAINER=IMAGE, not %q", v)
-	}
-	f[c] = img
-	return nil
-}
-
-type usageError string
-
-func (e usageError) Error() string { return string(e) }
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	err := rollout(ctx, args, stdout, stderr)
-	var ue usageError
-	switch {
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "eks-rollout: %s (see -h)\n", ue)
-		return 2
-	case errors.Is(err, flag.ErrHelp):
-		return 2
-	case err != nil:
-		fmt.Fprintf(stderr, "eks-rollout: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-		return 1
-	}
-	return 0
+	return cli.Exit("eks-rollout", rollout(ctx, args, stdout, stderr), stderr)
 }
 
 func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("eks-rollout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	images := imageFlags{}
+	images := cli.NewPairs("CONTAINER=IMAGE")
 	cluster := fs.String("cluster", "", "EKS cluster name")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file, instead of -cluster")
 	kctx := fs.String("context", "", "kubeconfig context (default: its current-context)")
@@ -85,17 +56,11 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dryRun := fs.Bool("dry-run", false, "show the pod template change, and change nothing")
 	noWatch := fs.Bool("no-watch", false, "poll instead of watching")
 	printToken := fs.Bool("print-token", false, "print an ExecCredential for -cluster and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError(err.Error())
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
 	if (*cluster == "") == (*kubeconfig == "") {
-		return usageError("give -cluster or -kubeconfig")
+		return cli.UsageError("give -cluster or -kubeconfig")
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -103,7 +68,7 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *printToken {
 		if *cluster == "" {
-			return usageError("-print-token needs -cluster")
+			return cli.UsageError("-print-token needs -cluster")
 		}
 		tok, exp, err := eks.NewEKSToken(awsCfg, *cluster).Token(ctx)
 		if err != nil {
@@ -114,10 +79,10 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	kind, err := eks.ParseKind(*kindFlag)
 	if err != nil {
-		return usageError(err.Error())
+		return cli.UsageError(err.Error())
 	}
-	if *name == "" || len(images) == 0 {
-		return usageError("give -name and at least one -image")
+	if *name == "" || len(images.Values) == 0 {
+		return cli.UsageError("give -name and at least one -image")
 	}
 	var client *eks.Client
 	if *cluster != "" {
@@ -132,7 +97,7 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	target := eks.New(client, kind, *namespace, *name, &eks.Options{Cluster: *cluster, NoWatch: *noWatch})
-	res, err := deploy.Run(ctx, deploy.Release{Images: images}, []deploy.Target{target}, &deploy.Options{
+	res, err := deploy.Run(ctx, deploy.Release{Images: images.Values}, []deploy.Target{target}, &deploy.Options{
 		DryRun: *dryRun, Timeout: *timeout,
 		OnEvent: func(e deploy.Event) {
 			fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message)
