@@ -120,8 +120,8 @@ GO
   log "binaries built in $bin"
 }
 
-# The kwok stages the tests rely on: nodes become Ready; pods become Ready, except pods whose
-# containers runs an image tagged :broken: that container waits in ImagePullBackOff for ever (a
+# The kwok stages the tests rely on: nodes become Ready; pods start at once and become Ready,
+# except that a container whose image is tagged :broken waits in ImagePullBackOff for ever (a
 # bad image, for the fail-fast and undo tests); deleted pods go away.
 stages() {
   cat <<'YAML'
@@ -163,7 +163,7 @@ spec:
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
-  name: pod-ready
+  name: pod-start
 spec:
   resourceRef:
     apiGroup: v1
@@ -174,63 +174,21 @@ spec:
       operator: 'DoesNotExist'
     - key: '.status.podIP'
       operator: 'DoesNotExist'
-    - key: '[.spec.containers[].image | endswith(":broken")] | any'
-      operator: 'NotIn'
-      values:
-      - 'true'
   next:
     statusTemplate: |
       {{ $now := Now }}
+      {{ $ready := "True" }}
+      {{ range .spec.containers }}{{ if hasSuffix ":broken" .image }}{{ $ready = "False" }}{{ end }}{{ end }}
       conditions:
       - lastTransitionTime: {{ $now | Quote }}
         status: "True"
         type: Initialized
       - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
+        status: {{ $ready | Quote }}
         type: Ready
       - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
+        status: {{ $ready | Quote }}
         type: ContainersReady
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: true
-        restartCount: 0
-        state:
-          running:
-            startedAt: {{ $now | Quote }}
-      {{ end }}
-      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
-      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
-      phase: Running
-      startTime: {{ $now | Quote }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-image-pull-backoff
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.podIP'
-      operator: 'DoesNotExist'
-    - key: '[.spec.containers[].image | endswith(":broken")] | any'
-      operator: 'In'
-      values:
-      - 'true'
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "False"
-        type: Ready
       containerStatuses:
       {{ range .spec.containers }}
       - image: {{ .image | Quote }}
@@ -251,7 +209,7 @@ spec:
       {{ end }}
       hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
       podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
-      phase: Pending
+      phase: {{ if eq $ready "True" }}Running{{ else }}Pending{{ end }}
       startTime: {{ $now | Quote }}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1

@@ -271,6 +271,12 @@ func TestThrottlingIsRetried(t *testing.T) {
 		if _, err := e.run(t, tg, "v2"); err != nil {
 			t.Fatalf("%v\n%s", err, e.messages())
 		}
+		// Every injected fault was answered, and the calls went on past them.
+		for op, faults := range map[string]int{"DescribeInstances": 2, "DescribeInstanceInformation": 2, "ListCommands": 12, "ListCommandInvocations": 5} {
+			if n := e.srv.Calls(op); n <= faults {
+				t.Errorf("%s: %d calls for %d injected faults", op, n, faults)
+			}
+		}
 	})
 }
 
