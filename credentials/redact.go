@@ -63,8 +63,7 @@ func (r *Redactor) Add(secrets ...Secret) {
 		r.patterns = append(r.patterns, []byte(s))
 		r.maxLen = max(r.maxLen, len(s))
 	}
-	var forms func(v string, min int)
-	forms = func(v string, min int) {
+	forms := func(v string, min int) {
 		add(v, min)
 		add(jsonEscaped(v, true), min)
 		add(jsonEscaped(v, false), min)

@@ -239,8 +239,7 @@ func (r *Resolver) fetchAll(ctx context.Context, fetches map[fetch][]Ref) map[fe
 		results[f] = o
 		mu.Unlock()
 	}
-	var run func(fn func())
-	run = func(fn func()) {
+	run := func(fn func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -115,26 +115,26 @@ func (l *eventLog) text() string {
 	return b.String()
 }
 
-func run(t *testing.T, e *env, opts *ecs.Options, dopts *deploy.Options) (*deploy.Result, error, *eventLog) {
+func run(t *testing.T, e *env, opts *ecs.Options, dopts *deploy.Options) (*deploy.Result, *eventLog, error) {
 	t.Helper()
 	return runCtx(t.Context(), e, opts, dopts)
 }
 
-func runCtx(ctx context.Context, e *env, opts *ecs.Options, dopts *deploy.Options) (*deploy.Result, error, *eventLog) {
+func runCtx(ctx context.Context, e *env, opts *ecs.Options, dopts *deploy.Options) (*deploy.Result, *eventLog, error) {
 	log := &eventLog{}
 	if dopts == nil {
 		dopts = &deploy.Options{}
 	}
 	dopts.OnEvent = log.add
 	res, err := deploy.Run(ctx, release, []deploy.Target{ecs.New(e.client, "prod", "web", opts)}, dopts)
-	return res, err, log
+	return res, log, err
 }
 
 func TestRolloutSuccess(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, true)
 		start := time.Now()
-		res, err, log := run(t, e, nil, nil)
+		res, log, err := run(t, e, nil, nil)
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log.text())
 		}
@@ -191,7 +191,7 @@ func TestRolloutPollingCadence(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 3, true, true)
 		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: 2 * time.Minute})
-		if _, err, log := run(t, e, nil, nil); err != nil {
+		if _, log, err := run(t, e, nil, nil); err != nil {
 			t.Fatalf("Run: %v\n%s", err, log.text())
 		}
 		upd := e.callTimes("UpdateService")[0]
@@ -217,7 +217,7 @@ func TestCircuitBreakerFailedThenRolledBack(t *testing.T) {
 		e := newEnv(t, 2, true, false)
 		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
 			ContainerReason: "CannotPullContainerError: ref not found"})
-		res, err, log := run(t, e, &ecs.Options{DeregisterOnRollback: true}, nil)
+		res, log, err := run(t, e, &ecs.Options{DeregisterOnRollback: true}, nil)
 		for _, w := range []error{deploy.ErrFailed, deploy.ErrRolledBack} {
 			if !errors.Is(err, w) {
 				t.Errorf("errors.Is(err, %v) = false: %v", w, err)
@@ -249,7 +249,7 @@ func TestECSRollsBackByItself(t *testing.T) {
 		e := newEnv(t, 4, true, true)
 		one := 1
 		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "Essential container in task exited", ExitCode: &one})
-		_, err, log := run(t, e, nil, nil)
+		_, log, err := run(t, e, nil, nil)
 		if !errors.Is(err, deploy.ErrFailed) || !errors.Is(err, deploy.ErrRolledBack) {
 			t.Fatalf("err = %v, want ErrFailed and ErrRolledBack\n%s", err, log.text())
 		}
@@ -270,7 +270,7 @@ func TestTasksFailingWithoutCircuitBreakerTimeOut(t *testing.T) {
 		one := 1
 		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, ExitCode: &one})
 		start := time.Now()
-		_, err, log := run(t, e, nil, &deploy.Options{Timeout: 5 * time.Minute})
+		_, log, err := run(t, e, nil, &deploy.Options{Timeout: 5 * time.Minute})
 		if !errors.Is(err, deploy.ErrTimeout) || !errors.Is(err, deploy.ErrRolledBack) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v, want ErrTimeout, ErrRolledBack, DeadlineExceeded\n%s", err, log.text())
 		}
@@ -303,7 +303,7 @@ func TestThrottlingBurstAndServerErrors(t *testing.T) {
 			}
 			e.srv.Inject("DescribeServices", ecsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 5})
 		}()
-		_, err, log := run(t, e, nil, nil)
+		_, log, err := run(t, e, nil, nil)
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log.text())
 		}
@@ -319,7 +319,7 @@ func TestThrottlingBurstAndServerErrors(t *testing.T) {
 func TestPersistentThrottlingGivesUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, true)
-		res, err, _ := run(t, e, &ecs.Options{NoWait: true}, &deploy.Options{DryRun: true})
+		res, _, err := run(t, e, &ecs.Options{NoWait: true}, &deploy.Options{DryRun: true})
 		_ = res
 		if err != nil {
 			t.Fatal(err)
@@ -347,7 +347,7 @@ func TestCancelMidWaitRollsBack(t *testing.T) {
 		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: time.Minute})
 		ctx, cancel := context.WithCancel(t.Context())
 		time.AfterFunc(90*time.Second, cancel)
-		res, err, log := runCtx(ctx, e, nil, nil)
+		res, log, err := runCtx(ctx, e, nil, nil)
 		if !errors.Is(err, deploy.ErrCanceled) || !errors.Is(err, deploy.ErrRolledBack) {
 			t.Fatalf("err = %v, want ErrCanceled and ErrRolledBack\n%s", err, log.text())
 		}
@@ -439,7 +439,7 @@ func TestMigration(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 1, true, true)
 		m := &ecs.Migration{Container: "app", Command: []string{"./migrate", "up"}}
-		if _, err, log := run(t, e, &ecs.Options{Migration: m}, nil); err != nil {
+		if _, log, err := run(t, e, &ecs.Options{Migration: m}, nil); err != nil {
 			t.Fatalf("Run: %v\n%s", err, log.text())
 		}
 		rt := e.srv.Requests("RunTask")
@@ -455,7 +455,7 @@ func TestMigration(t *testing.T) {
 		bad := newEnv(t, 1, true, true)
 		code := 3
 		bad.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, ExitCode: &code, StoppedReason: "Essential container in task exited"})
-		_, err, _ := run(t, bad, &ecs.Options{Migration: m, DeregisterOnRollback: true}, nil)
+		_, _, err := run(t, bad, &ecs.Options{Migration: m, DeregisterOnRollback: true}, nil)
 		if !errors.Is(err, deploy.ErrFailed) || !strings.Contains(err.Error(), "container app exited with code 3") {
 			t.Errorf("err = %v, want the migration's exit code", err)
 		}
@@ -505,7 +505,7 @@ func TestWaitingOnManyServicesBatchesDescribeServices(t *testing.T) {
 func TestDryRunDiff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 1, true, true)
-		res, err, _ := run(t, e, nil, &deploy.Options{DryRun: true})
+		res, _, err := run(t, e, nil, &deploy.Options{DryRun: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -532,7 +532,7 @@ func TestPlanComparesWithWhatTheServiceRuns(t *testing.T) {
 		if _, err := e.srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + newImage + `","essential":true},{"name":"sidecar","image":"busybox:1"}],"tags":[{"key":"team","value":"payments"}]}`); err != nil {
 			t.Fatal(err)
 		}
-		_, err, log := run(t, e, &ecs.Options{TaskDefinition: "web"}, nil)
+		_, log, err := run(t, e, &ecs.Options{TaskDefinition: "web"}, nil)
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log.text())
 		}
@@ -543,7 +543,7 @@ func TestPlanComparesWithWhatTheServiceRuns(t *testing.T) {
 		// A file in the repo is the source: the diff is against what runs.
 		f := newEnv(t, 1, true, true)
 		file := []byte(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + oldImage + `","memory":256},{"name":"sidecar","image":"busybox:1"}]}`)
-		res, err, log := run(t, f, &ecs.Options{TaskDefinitionJSON: file}, nil)
+		res, log, err := run(t, f, &ecs.Options{TaskDefinitionJSON: file}, nil)
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log.text())
 		}

@@ -210,12 +210,12 @@ func (c *rotatingTokens) Token(context.Context) (string, time.Time, error) {
 
 func TestTokenRefresh(t *testing.T) {
 	k := newKube(t)
-	tg := k.deployWorkload(Deployment, "web", registry+"web:v1", 6)
+	k.deployWorkload(Deployment, "web", registry+"web:v1", 6)
 	// Each token is refreshed 20 ms after it is made: a rollout of six pods one at a time
 	// outlives many of them.
 	src := &rotatingTokens{token: kubetest.Get(t).Token, life: refreshBefore + 20*time.Millisecond}
 	c := connect(t, src, nil)
-	tg = New(c, Deployment, k.ns, "web", &Options{PollInterval: 50 * time.Millisecond, NoWatch: true})
+	tg := New(c, Deployment, k.ns, "web", &Options{PollInterval: 50 * time.Millisecond, NoWatch: true})
 	var ev events
 	if _, err := run(tg, registry+"web:v2", &ev); err != nil {
 		t.Fatalf("%v\n%s", err, ev.String())
