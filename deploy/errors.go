@@ -7,7 +7,8 @@ import (
 )
 
 // Sentinels classify failures for errors.Is. An error from stevedore matches at most one of
-// the "what went wrong" sentinels plus, after a rollback, ErrRolledBack or ErrRollbackFailed.
+// the "what went wrong" sentinels plus, after a rollback, ErrRolledBack, ErrRollbackFailed or
+// ErrSuperseded. With several targets, Result.Outcome says where the whole release ended.
 var (
 	// ErrNotFound: a resource the deploy needs does not exist (cluster, service, task definition).
 	ErrNotFound = errors.New("not found")
@@ -29,6 +30,9 @@ var (
 	ErrRolledBack = errors.New("rolled back")
 	// ErrRollbackFailed: the deploy failed and restoring the previous state failed too.
 	ErrRollbackFailed = errors.New("rollback failed")
+	// ErrSuperseded: another writer changed the target after this deploy did, so this deploy
+	// stopped following it and does not roll back over the newer change.
+	ErrSuperseded = errors.New("superseded by another writer")
 )
 
 // Error is the error type stevedore returns. Kind is one of the sentinels above; Err is the

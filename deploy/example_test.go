@@ -51,9 +51,9 @@ func ExampleRun() {
 	_, err := deploy.Run(context.Background(), deploy.Release{Version: "v2"}, []deploy.Target{web}, &deploy.Options{OnEvent: onEvent})
 	fmt.Println("v2:", err, "- running", web.running)
 
-	_, err = deploy.Run(context.Background(), deploy.Release{Version: "v3"}, []deploy.Target{web}, &deploy.Options{OnEvent: onEvent})
+	res, err := deploy.Run(context.Background(), deploy.Release{Version: "v3"}, []deploy.Target{web}, &deploy.Options{OnEvent: onEvent})
 	fmt.Println("v3:", err, "- running", web.running)
-	fmt.Println("rolled back:", errors.Is(err, deploy.ErrRolledBack), "because it failed:", errors.Is(err, deploy.ErrFailed))
+	fmt.Println("outcome:", res.Outcome(), "- because it failed:", errors.Is(err, deploy.ErrFailed))
 	// Output:
 	// mem:web plan: change planned
 	// mem:web wait: running v2
@@ -65,7 +65,7 @@ func ExampleRun() {
 	// mem:web rollback: rolling back
 	// mem:web rollback: rolled back
 	// v3: rolled back: mem:web: wait: v3 crashed on start - running v2
-	// rolled back: true because it failed: true
+	// outcome: rolled back - because it failed: true
 }
 
 // A dry run plans every target and changes nothing.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 )
@@ -42,15 +44,76 @@ type TargetResult struct {
 	Target     string
 	Plan       Plan  // nil when planning failed
 	Started    bool  // Apply was called
-	Applied    bool  // Apply returned without error
+	Applied    bool  // Apply returned without error, and no rollback undid it
 	RolledBack bool  // Rollback ran and succeeded
 	Err        error // why this target did not end on the release, or nil
 }
 
+// Outcome says where a release ended, over all its targets.
+type Outcome string
+
+const (
+	// OutcomeDeployed: every target ended on the release.
+	OutcomeDeployed Outcome = "deployed"
+	// OutcomeUnchanged: nothing was changed: a dry run, or a release that failed before any
+	// target changed anything (planning failed, or it was cancelled first).
+	OutcomeUnchanged Outcome = "unchanged"
+	// OutcomeRolledBack: the release failed, and every target it changed is back where it was.
+	OutcomeRolledBack Outcome = "rolled back"
+	// OutcomePartial: the release failed and some targets are left changed: their rollback
+	// failed, rollback was disabled, or another writer changed them meanwhile (ErrSuperseded).
+	// Result.Targets says which.
+	OutcomePartial Outcome = "partial"
+)
+
+// Outcome says where the release ended. Unlike errors.Is(err, ErrRolledBack), which is true
+// when any one target rolled back, it accounts for every target.
+func (r *Result) Outcome() Outcome {
+	if r == nil || len(r.Targets) == 0 {
+		return OutcomeUnchanged
+	}
+	all, changed := true, false
+	for _, tr := range r.Targets {
+		switch {
+		case tr.Applied && tr.Err == nil:
+			changed = changed || (tr.Plan != nil && tr.Plan.Changed())
+		case tr.RolledBack || !tr.Started || tr.Plan == nil || !tr.Plan.Changed():
+			all = false // restored, or never changed
+		default:
+			return OutcomePartial // started, changed, failed and not restored
+		}
+	}
+	switch {
+	case all:
+		return OutcomeDeployed
+	case changed:
+		return OutcomePartial // some on the release, others not (rollback disabled)
+	}
+	for _, tr := range r.Targets {
+		if tr.RolledBack {
+			return OutcomeRolledBack
+		}
+	}
+	return OutcomeUnchanged
+}
+
+// PanicError is the cause of a target's failure when its Plan, Apply or Rollback panicked:
+// Run recovers the panic, fails that target and rolls the others back as for any failure.
+// The stack goes to the logger at debug level.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
 // Run rolls r out to targets: it plans every target, then applies the plans with bounded
 // concurrency. When any apply fails, times out or is cancelled, the other applies are
-// cancelled and every target whose apply had started is rolled back on a fresh bounded
-// context. The error is nil only when every target ended on the release.
+// cancelled and every target whose apply had started is rolled back, in the reverse order of
+// apply, on a fresh bounded context. A panic in a target is that target's failure. The error
+// is nil only when every target ended on the release; Result.Outcome says where it ended
+// otherwise. Run returns only once every goroutine it started has ended, and calls
+// Options.OnEvent no more after it returns.
 func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Result, error) {
 	var o Options
 	if opts != nil {
@@ -66,16 +129,21 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		o.RollbackTimeout = DefaultRollbackTimeout
 	}
 	res := &Result{Targets: make([]TargetResult, len(targets))}
-	for i, t := range targets {
-		res.Targets[i].Target = t.Name()
-	}
 	if len(targets) == 0 {
 		return res, Errorf(ErrInvalid, "", "deploy", "no targets given")
 	}
 	if err := r.Validate(); err != nil {
 		return res, err
 	}
-	emit := serialise(o.OnEvent)
+	for i, t := range targets {
+		name, err := guarded(ctx, o.Logger, fmt.Sprintf("targets[%d]", i), "name", func() (string, error) { return t.Name(), nil })
+		if err != nil {
+			return res, err
+		}
+		res.Targets[i].Target = name
+	}
+	emit, closeEmit := serialise(o.OnEvent, o.Logger)
+	defer closeEmit()
 
 	runCtx := ctx
 	if o.Timeout > 0 {
@@ -85,10 +153,20 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 	}
 
 	// Plan everything first: nothing changes unless every target can be planned.
-	eachBounded(len(targets), o.Concurrency, func(i int) {
+	changed := make([]bool, len(targets))
+	eachBounded(seq(len(targets)), o.Concurrency, func(i int) {
 		tr := &res.Targets[i]
 		o.Logger.DebugContext(runCtx, "planning", "target", tr.Target, "release", r.String())
-		p, err := targets[i].Plan(runCtx, r)
+		p, err := guarded(runCtx, o.Logger, tr.Target, "plan", func() (Plan, error) {
+			p, err := targets[i].Plan(runCtx, r)
+			if err == nil && p == nil {
+				err = Errorf(ErrFailed, tr.Target, "plan", "the target returned neither a plan nor an error")
+			}
+			if err == nil {
+				changed[i] = p.Changed()
+			}
+			return p, err
+		})
 		if err != nil {
 			tr.Err = classifyCtx(runCtx, tr.Target, "plan", err)
 			emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
@@ -96,7 +174,7 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		}
 		tr.Plan = p
 		msg := "no change"
-		if p.Changed() {
+		if changed[i] {
 			msg = "change planned"
 		}
 		emit(Event{Target: tr.Target, Phase: PhasePlan, Message: msg})
@@ -105,36 +183,43 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		return res, err
 	}
 
-	applyCtx, cancelApply := context.WithCancel(runCtx)
-	defer cancelApply()
-	var failMu sync.Mutex
-	var firstFailure string
-	eachBounded(len(targets), o.Concurrency, func(i int) {
+	// The cause of applyCtx's cancellation names the target whose failure ended it.
+	applyCtx, cancelApply := context.WithCancelCause(runCtx)
+	defer cancelApply(nil)
+	var orderMu sync.Mutex
+	var order []int // indexes of started targets, in the order their applies started
+	eachBounded(seq(len(targets)), o.Concurrency, func(i int) {
 		tr := &res.Targets[i]
+		orderMu.Lock()
 		if applyCtx.Err() != nil {
+			orderMu.Unlock()
 			return // a sibling failed or the caller gave up before this one started
 		}
 		tr.Started = true
-		err := tr.Plan.Apply(applyCtx, emit.forTarget(tr.Target))
+		order = append(order, i)
+		orderMu.Unlock()
+		_, err := guarded(applyCtx, o.Logger, tr.Target, "apply", func() (struct{}, error) {
+			return struct{}{}, tr.Plan.Apply(applyCtx, emit.forTarget(tr.Target))
+		})
 		if err == nil {
 			tr.Applied = true
 			emit(Event{Target: tr.Target, Phase: PhaseDone, Message: "rolled out " + r.String()})
 			return
 		}
-		failMu.Lock()
-		if firstFailure == "" && runCtx.Err() == nil {
-			firstFailure = tr.Target
-		}
-		sibling := firstFailure != "" && firstFailure != tr.Target
-		failMu.Unlock()
-		if sibling && errors.Is(err, context.Canceled) && runCtx.Err() == nil {
-			err = Errorf(ErrCanceled, tr.Target, "apply", "cancelled because %s failed", firstFailure)
+		var sf *siblingFailure
+		if errors.As(context.Cause(applyCtx), &sf) && sf.target != tr.Target && runCtx.Err() == nil &&
+			(errors.Is(err, context.Canceled) || errors.Is(err, ErrCanceled)) {
+			err = &Error{Kind: ErrCanceled, Target: tr.Target, Op: "apply", Detail: "cancelled because " + sf.target + " failed", Err: err}
 		} else {
 			err = classifyCtx(runCtx, tr.Target, "apply", err)
 		}
 		tr.Err = err
 		emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: err.Error()})
-		cancelApply()
+		if runCtx.Err() == nil {
+			cancelApply(&siblingFailure{tr.Target})
+		} else {
+			cancelApply(nil)
+		}
 	})
 
 	// Failed means a target failed or never started; a deadline that passes after every
@@ -142,7 +227,12 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 	for i := range res.Targets {
 		tr := &res.Targets[i]
 		if tr.Err == nil && !tr.Started {
-			tr.Err = Errorf(ErrCanceled, tr.Target, "apply", "not started because the deploy failed or was cancelled")
+			detail := "not started because the deploy was cancelled"
+			var sf *siblingFailure
+			if errors.As(context.Cause(applyCtx), &sf) {
+				detail = "not started because " + sf.target + " failed"
+			}
+			tr.Err = Errorf(ErrCanceled, tr.Target, "apply", "%s", detail)
 		}
 	}
 	if !anyErr(res) {
@@ -153,11 +243,14 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 	}
 
 	// Roll back on a context of its own: the deploy's may be cancelled or past its deadline.
+	// The latest apply to start is the first rollback to start.
 	rbCtx, cancelRB := context.WithTimeout(context.WithoutCancel(ctx), o.RollbackTimeout)
 	defer cancelRB()
-	eachBounded(len(targets), o.Concurrency, func(i int) {
+	reverse := slices.Clone(order)
+	slices.Reverse(reverse)
+	eachBounded(reverse, o.Concurrency, func(i int) {
 		tr := &res.Targets[i]
-		if !tr.Started || !tr.Plan.Changed() {
+		if !changed[i] {
 			return
 		}
 		cause := tr.Err
@@ -166,20 +259,53 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		}
 		emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolling back"})
 		o.Logger.InfoContext(rbCtx, "rolling back", "target", tr.Target, "cause", cause.Error())
-		rbErr := tr.Plan.Rollback(rbCtx, emit.forTarget(tr.Target))
-		if rbErr != nil {
+		_, rbErr := guarded(rbCtx, o.Logger, tr.Target, "rollback", func() (struct{}, error) {
+			return struct{}{}, tr.Plan.Rollback(rbCtx, emit.forTarget(tr.Target))
+		})
+		tr.Applied = false
+		switch {
+		case rbErr != nil && errors.Is(rbErr, ErrSuperseded):
+			tr.Err = &Error{Kind: ErrSuperseded, Target: tr.Target, Op: "rollback",
+				Detail: "not rolled back: another writer changed the target after this deploy, and it is left as that writer set it",
+				Err:    fmt.Errorf("%w; %w", cause, rbErr)}
+			emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
+		case rbErr != nil:
 			tr.Err = &Error{Kind: ErrRollbackFailed, Target: tr.Target, Op: "rollback",
 				Detail: "the target may be left on the new release; fix it by hand",
 				Err:    fmt.Errorf("%w; then the rollback failed: %w", cause, rbErr)}
 			emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
-			return
+		default:
+			tr.RolledBack = true
+			tr.Err = &Error{Kind: ErrRolledBack, Target: tr.Target, Detail: "rolled back", Err: cause}
+			emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolled back"})
 		}
-		tr.RolledBack = true
-		tr.Applied = false
-		tr.Err = &Error{Kind: ErrRolledBack, Target: tr.Target, Detail: "rolled back", Err: cause}
-		emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolled back"})
 	})
 	return res, joinErrs(res)
+}
+
+// siblingFailure is the cause of cancelling the other applies: target failed.
+type siblingFailure struct{ target string }
+
+func (s *siblingFailure) Error() string { return s.target + " failed" }
+
+// guarded calls f, turning a panic into an error of target's (the stack at debug level).
+func guarded[T any](ctx context.Context, log *slog.Logger, target, op string, f func() (T, error)) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			pe := &PanicError{Value: p, Stack: debug.Stack()}
+			log.DebugContext(ctx, "a target panicked", "target", target, "op", op, "panic", fmt.Sprint(p), "stack", string(pe.Stack))
+			err = &Error{Kind: ErrFailed, Target: target, Op: op, Err: pe}
+		}
+	}()
+	return f()
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
 }
 
 // classifyCtx marks an error caused by the run's context ending as a timeout or a
@@ -221,11 +347,12 @@ func joinErrs(res *Result) error {
 	return errors.Join(errs...)
 }
 
-// eachBounded runs f(0..n-1) with at most limit calls at once, starting them in order.
-func eachBounded(n, limit int, f func(i int)) {
+// eachBounded runs f(i) for each i of order with at most limit calls at once, starting them
+// in order, and returns when every call has returned.
+func eachBounded(order []int, limit int, f func(i int)) {
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
+	for _, i := range order {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -246,18 +373,29 @@ func (f EventFunc) forTarget(target string) EventFunc {
 	}
 }
 
-// serialise stamps events with the time and delivers them one at a time.
-func serialise(f EventFunc) EventFunc {
-	if f == nil {
-		return func(Event) {}
-	}
+// serialise stamps events with the time and delivers them one at a time, until the returned
+// close is called: events a target emits after that (from a goroutine it left running) are
+// dropped, so the caller's callback is never called after Run returns.
+func serialise(f EventFunc, log *slog.Logger) (EventFunc, func()) {
 	var mu sync.Mutex
-	return func(e Event) {
+	closed := false
+	emit := func(e Event) {
 		if e.Time.IsZero() {
 			e.Time = time.Now()
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		f(e)
+		if closed {
+			log.Debug("event after the deploy returned, dropped", "target", e.Target, "phase", string(e.Phase), "message", e.Message)
+			return
+		}
+		if f != nil {
+			f(e)
+		}
+	}
+	return emit, func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
 	}
 }

@@ -25,6 +25,9 @@ type fakeTarget struct {
 	applyTime   time.Duration
 	applyErr    error
 	rollbackErr error
+	panicIn     string     // "plan", "apply" or "rollback": panic there instead
+	cancelErr   error      // what Apply returns when cancelled; nil means ctx.Err()
+	shared      *sharedLog // also records "<name> <step>" in one log across targets
 
 	mu       sync.Mutex
 	log      []string // what happened, in order
@@ -33,13 +36,42 @@ type fakeTarget struct {
 	maxSeen  *atomic.Int32
 }
 
-func (f *fakeTarget) record(s string)  { f.mu.Lock(); f.log = append(f.log, s); f.mu.Unlock() }
+func (f *fakeTarget) record(s string) {
+	f.mu.Lock()
+	f.log = append(f.log, s)
+	f.mu.Unlock()
+	if f.shared != nil {
+		f.shared.add(f.name + " " + s)
+	}
+}
+
+// sharedLog records what several targets did, in one order.
+type sharedLog struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (l *sharedLog) add(s string) { l.mu.Lock(); l.all = append(l.all, s); l.mu.Unlock() }
+func (l *sharedLog) only(suffix string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, s := range l.all {
+		if name, ok := strings.CutSuffix(s, " "+suffix); ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 func (f *fakeTarget) events() []string { f.mu.Lock(); defer f.mu.Unlock(); return slices.Clone(f.log) }
 
 func (f *fakeTarget) Name() string { return f.name }
 
 func (f *fakeTarget) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error) {
 	f.record("plan")
+	if f.panicIn == "plan" {
+		panic("plan exploded")
+	}
 	if f.planErr != nil {
 		return nil, f.planErr
 	}
@@ -59,6 +91,10 @@ func (p *fakePlan) Diff() string {
 func (p *fakePlan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
 	t.record("apply")
+	if t.panicIn == "apply" {
+		var m map[string]int
+		m["nil map"]++ // a runtime error, as a buggy target would make
+	}
 	if t.inFlight != nil {
 		n := t.inFlight.Add(1)
 		defer t.inFlight.Add(-1)
@@ -74,6 +110,9 @@ func (p *fakePlan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	case <-time.After(t.applyTime):
 	case <-ctx.Done():
 		t.record("apply cancelled")
+		if t.cancelErr != nil {
+			return t.cancelErr
+		}
 		return ctx.Err()
 	}
 	if t.applyErr != nil {
@@ -86,6 +125,9 @@ func (p *fakePlan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 
 func (p *fakePlan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	p.t.record("rollback")
+	if p.t.panicIn == "rollback" {
+		panic(fmt.Errorf("rollback exploded"))
+	}
 	p.t.mu.Lock()
 	p.t.rbCtxErr = ctx.Err()
 	p.t.mu.Unlock()
@@ -189,8 +231,8 @@ func TestRunSeveralOneFails(t *testing.T) {
 			}
 		}
 		for _, tr := range res.Targets {
-			if !tr.RolledBack || tr.Err == nil {
-				t.Errorf("%s: RolledBack=%v Err=%v, want rolled back with an error", tr.Target, tr.RolledBack, tr.Err)
+			if !tr.RolledBack || tr.Err == nil || tr.Applied {
+				t.Errorf("%s: RolledBack=%v Applied=%v Err=%v, want rolled back, not applied, with an error", tr.Target, tr.RolledBack, tr.Applied, tr.Err)
 			}
 		}
 		if got := res.Targets[2].Err.Error(); !strings.Contains(got, "cancelled because bad failed") {
