@@ -150,4 +150,3 @@ func (s *Server) nextID() string {
 	s.seq++
 	return fmt.Sprintf("%012x", s.seq*7919)
 }
-
