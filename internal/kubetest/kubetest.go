@@ -73,11 +73,11 @@ func Get(t testing.TB) Cluster {
 		var out, stderr bytes.Buffer
 		cmd := exec.Command("bash", script(), "start", dir)
 		cmd.Stdout, cmd.Stderr = &out, &stderr
+		started = dir // stopped by Stop even if start fails half-way
 		if err = cmd.Run(); err != nil {
 			err = fmt.Errorf("%v: %s", err, stderr.String())
 			return
 		}
-		started = dir
 		env := map[string]string{}
 		sc := bufio.NewScanner(&out)
 		for sc.Scan() {
