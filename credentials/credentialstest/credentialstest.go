@@ -9,7 +9,6 @@
 package credentialstest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -62,7 +61,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 
 func get(t *testing.T, s credentials.Store, name string, v credentials.Version) credentials.Entry {
 	t.Helper()
-	e, err := s.Get(context.Background(), name, v)
+	e, err := s.Get(t.Context(), name, v)
 	if err != nil {
 		t.Fatalf("Get(%q, %+v): %v", name, v, err)
 	}
@@ -71,7 +70,7 @@ func get(t *testing.T, s credentials.Store, name string, v credentials.Version) 
 
 func put(t *testing.T, s credentials.Store, name, value string) credentials.Entry {
 	t.Helper()
-	e, err := s.Put(context.Background(), name, credentials.NewSecret(value))
+	e, err := s.Put(t.Context(), name, credentials.NewSecret(value))
 	if err != nil {
 		t.Fatalf("Put(%q): %v", name, err)
 	}
@@ -115,7 +114,7 @@ func testLabels(t *testing.T, h Harness, name func(string) string) {
 	n := name("labelled")
 	first := put(t, h.Store, n, "one")
 	second := put(t, h.Store, n, "two")
-	if err := l.Label(context.Background(), n, first.Version, "stable"); err != nil {
+	if err := l.Label(t.Context(), n, first.Version, "stable"); err != nil {
 		t.Fatalf("Label: %v", err)
 	}
 	got := get(t, h.Store, n, credentials.Version{Label: "stable"})
@@ -126,13 +125,13 @@ func testLabels(t *testing.T, h Harness, name func(string) string) {
 		t.Errorf("labels of the labelled version = %q, want them to include stable", got.Labels)
 	}
 	// Labelling another version moves the label.
-	if err := l.Label(context.Background(), n, second.Version, "stable"); err != nil {
+	if err := l.Label(t.Context(), n, second.Version, "stable"); err != nil {
 		t.Fatalf("Label: %v", err)
 	}
 	if got := get(t, h.Store, n, credentials.Version{Label: "stable"}); got.Version != second.Version {
 		t.Errorf("after moving the label, it is on version %q, want %q", got.Version, second.Version)
 	}
-	_, err := h.Store.Get(context.Background(), n, credentials.Version{Label: "nosuchlabel"})
+	_, err := h.Store.Get(t.Context(), n, credentials.Version{Label: "nosuchlabel"})
 	if !errors.Is(err, deploy.ErrNotFound) {
 		t.Errorf("Get by a label no version has: %v, want deploy.ErrNotFound", err)
 	}
@@ -167,7 +166,7 @@ func testMultiField(t *testing.T, h Harness, name func(string) string) {
 	for k, v := range want {
 		fields[k] = credentials.NewSecret(v)
 	}
-	e, err := h.Store.Put(context.Background(), n, credentials.FromFields(fields))
+	e, err := h.Store.Put(t.Context(), n, credentials.FromFields(fields))
 	if err != nil {
 		t.Fatalf("Put multi-field: %v", err)
 	}
@@ -179,7 +178,7 @@ func testMultiField(t *testing.T, h Harness, name func(string) string) {
 	delete(want, "host")
 	fields["password"] = credentials.NewSecret("rotated")
 	want["password"] = "rotated"
-	if _, err := h.Store.Put(context.Background(), n, credentials.FromFields(fields)); err != nil {
+	if _, err := h.Store.Put(t.Context(), n, credentials.FromFields(fields)); err != nil {
 		t.Fatalf("Put multi-field again: %v", err)
 	}
 	if d := cmp.Diff(want, fieldsOf(t, get(t, h.Store, n, credentials.Version{}).Value)); d != "" {
@@ -204,7 +203,7 @@ func testReplace(t *testing.T, h Harness, name func(string) string) {
 	if got := get(t, h.Store, n, credentials.Version{}); got.Value.Reveal() != "single again" {
 		t.Errorf("multi-field then single: read back %d bytes, not the value put", got.Value.Len())
 	}
-	names, err := h.Store.List(context.Background(), n)
+	names, err := h.Store.List(t.Context(), n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,14 +214,14 @@ func testReplace(t *testing.T, h Harness, name func(string) string) {
 
 func testNotFound(t *testing.T, h Harness, name func(string) string) {
 	n := name("missing")
-	_, err := h.Store.Get(context.Background(), n, credentials.Version{})
+	_, err := h.Store.Get(t.Context(), n, credentials.Version{})
 	if !errors.Is(err, deploy.ErrNotFound) {
 		t.Fatalf("Get of a missing secret: %v, want deploy.ErrNotFound", err)
 	}
 	if !strings.Contains(err.Error(), n) {
 		t.Errorf("the error %q does not name the secret %q", err, n)
 	}
-	if err := h.Store.Delete(context.Background(), n); !errors.Is(err, deploy.ErrNotFound) {
+	if err := h.Store.Delete(t.Context(), n); !errors.Is(err, deploy.ErrNotFound) {
 		t.Errorf("Delete of a missing secret: %v, want deploy.ErrNotFound", err)
 	}
 }
@@ -232,14 +231,14 @@ func testDelete(t *testing.T, h Harness, name func(string) string) {
 	put(t, h.Store, single, "x")
 	put(t, h.Store, multi, `{"user":"u","pass":"p"}`)
 	for _, n := range []string{single, multi} {
-		if err := h.Store.Delete(context.Background(), n); err != nil {
+		if err := h.Store.Delete(t.Context(), n); err != nil {
 			t.Fatalf("Delete(%q): %v", n, err)
 		}
-		if _, err := h.Store.Get(context.Background(), n, credentials.Version{}); !errors.Is(err, deploy.ErrNotFound) {
+		if _, err := h.Store.Get(t.Context(), n, credentials.Version{}); !errors.Is(err, deploy.ErrNotFound) {
 			t.Errorf("Get after Delete(%q): %v, want deploy.ErrNotFound", n, err)
 		}
 	}
-	names, err := h.Store.List(context.Background(), name(""))
+	names, err := h.Store.List(t.Context(), name(""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +253,7 @@ func testList(t *testing.T, h Harness, name func(string) string) {
 	put(t, h.Store, a, "1")
 	put(t, h.Store, c, "3")
 	put(t, h.Store, name("app/db"), `{"user":"u","pass":"p"}`)
-	got, err := h.Store.List(context.Background(), name("app/"))
+	got, err := h.Store.List(t.Context(), name("app/"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +272,7 @@ func testRejects(t *testing.T, h Harness, name func(string) string) {
 		{name("empty"), ""},
 		{name("bad-utf8"), sentinel + "\xff"},
 	} {
-		_, err := h.Store.Put(context.Background(), tc.name, credentials.NewSecret(tc.value))
+		_, err := h.Store.Put(t.Context(), tc.name, credentials.NewSecret(tc.value))
 		if !errors.Is(err, deploy.ErrInvalid) {
 			t.Errorf("Put(%q, %d bytes): %v, want deploy.ErrInvalid", tc.name, len(tc.value), err)
 		}

@@ -4,8 +4,12 @@ package awserr
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"syscall"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -40,6 +44,9 @@ func Kind(err error) error {
 			return deploy.ErrInvalid
 		}
 	}
+	if connectionError(err) {
+		return deploy.ErrUnavailable
+	}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		switch s := re.HTTPStatusCode(); {
@@ -52,6 +59,21 @@ func Kind(err error) error {
 		}
 	}
 	return deploy.ErrFailed
+}
+
+// connectionError reports whether err is the network failing under a call (a reset or refused
+// connection, a dial failure, an answer cut short) rather than the service answering: the SDK
+// retries these a few times, and a wait loop should count them as transient after that.
+func connectionError(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var quota ratelimit.QuotaExceededError
+	if errors.As(err, &quota) {
+		return true // the SDK's retry budget ran dry; the service may well answer later
+	}
+	return retry.RetryableConnectionError{}.IsErrorRetryable(err) == aws.TrueTernary
 }
 
 // Transient reports whether err may go away if the same call is made again later.

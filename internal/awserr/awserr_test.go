@@ -4,9 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"syscall"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -17,6 +24,11 @@ import (
 func TestKind(t *testing.T) {
 	api := func(code string) error {
 		return &smithy.OperationError{ServiceID: "ECS", OperationName: "X", Err: &smithy.GenericAPIError{Code: code, Message: "m"}}
+	}
+	// sent is err as the SDK returns it once its own retries are spent.
+	sent := func(err error) error {
+		return &smithy.OperationError{ServiceID: "ECS", OperationName: "DescribeServices",
+			Err: &retry.MaxAttemptsError{Attempt: 3, Err: &smithyhttp.RequestSendError{Err: &url.Error{Op: "Post", URL: "https://ecs", Err: err}}}}
 	}
 	status := func(s int) error {
 		return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: s}}, Err: errors.New("x")}}
@@ -35,6 +47,13 @@ func TestKind(t *testing.T) {
 		{api("SomethingNew"), deploy.ErrFailed},
 		{status(503), deploy.ErrUnavailable},
 		{status(429), deploy.ErrThrottled},
+		{sent(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), deploy.ErrUnavailable},
+		{sent(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), deploy.ErrUnavailable},
+		{sent(io.ErrUnexpectedEOF), deploy.ErrUnavailable},
+		{sent(io.EOF), deploy.ErrUnavailable},
+		{errors.Join(sent(io.EOF), fmt.Errorf("failed to get rate limit token, %w", ratelimit.QuotaExceededError{Available: 0, Requested: 5})), deploy.ErrUnavailable},
+		{ratelimit.QuotaExceededError{Available: 0, Requested: 5}, deploy.ErrUnavailable},
+		{sent(&net.DNSError{Err: "no such host", Name: "ecs.nowhere", IsNotFound: true}), deploy.ErrFailed},
 		{fmt.Errorf("wait: %w", context.DeadlineExceeded), deploy.ErrTimeout},
 		{context.Canceled, deploy.ErrCanceled},
 	}

@@ -6,9 +6,12 @@ package awsfake
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
+	"syscall"
 )
 
 // Client returns an http.Client whose requests h answers in-process.
@@ -22,10 +25,17 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	rec := httptest.NewRecorder()
 	t.h.ServeHTTP(rec, req)
+	if rec.Header().Get(resetHeader) != "" {
+		// The connection dropped under the call: what net/http returns for a TCP RST.
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	}
 	resp := rec.Result()
 	resp.Request = req
 	return resp, nil
 }
+
+// resetHeader marks an answer the transport turns into a reset connection.
+const resetHeader = "X-Awsfake-Connection-Reset"
 
 // WriteError answers with an AWS JSON 1.1 error.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
@@ -46,11 +56,16 @@ type Fault struct {
 	Code    string // error type, e.g. ThrottlingException or AccessDeniedException
 	Status  int    // HTTP status; 0 means 400
 	Message string
-	Times   int // how many calls it answers; < 0 means all
+	Times   int  // how many calls it answers; < 0 means all
+	Reset   bool // no answer: the connection is reset (through Client's transport)
 }
 
 // Write answers with f.
 func (f *Fault) Write(w http.ResponseWriter) {
+	if f.Reset {
+		w.Header().Set(resetHeader, "1")
+		return
+	}
 	st, msg := f.Status, f.Message
 	if st == 0 {
 		st = 400

@@ -280,6 +280,26 @@ func TestThrottlingIsRetried(t *testing.T) {
 	})
 }
 
+// Connections reset under the status polls are transient: the SDK's three attempts of one
+// ListCommands and one ListCommandInvocations all reset do not fail the rollout.
+func TestConnectionResetsAreRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv()
+		e.srv.Fleet(4, map[string]string{"app": "web"})
+		e.srv.Inject("ListCommands", fleetfake.Fault{Reset: true, Times: 6})
+		e.srv.Inject("ListCommandInvocations", fleetfake.Fault{Reset: true, Times: 3})
+		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, Strategy: ec2.HalfAtATime})
+		if _, err := e.run(t, tg, "v2"); err != nil {
+			t.Fatalf("%v\n%s", err, e.messages())
+		}
+		for op, faults := range map[string]int{"ListCommands": 6, "ListCommandInvocations": 3} {
+			if n := e.srv.Calls(op); n <= faults {
+				t.Errorf("%s: %d calls for %d injected resets", op, n, faults)
+			}
+		}
+	})
+}
+
 func TestCancellationCancelsTheCommandAndRollsBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()

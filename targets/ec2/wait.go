@@ -100,7 +100,7 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 	for {
 		select {
 		case <-ctx.Done():
-			p.cancel(id, c.kind)
+			p.cancel(ctx, id, c.kind)
 			return Summary{}, t.ctxErr(ctx, c.kind+" command "+id)
 		case <-time.After(interval):
 		}
@@ -114,7 +114,7 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 				interval = min(interval*2, maxPollInterval)
 				continue
 			}
-			p.cancel(id, c.kind)
+			p.cancel(ctx, id, c.kind)
 			return Summary{}, awserr.Wrap(t.Name(), "watch "+c.kind+" command "+id, err, "the command was cancelled")
 		}
 		if len(lc.Commands) == 0 {
@@ -131,7 +131,7 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 				if ctx.Err() != nil || awserr.Transient(err) {
 					continue
 				}
-				p.cancel(id, c.kind)
+				p.cancel(ctx, id, c.kind)
 				return Summary{}, err
 			}
 			s := Summarize(results)
@@ -197,8 +197,9 @@ func (p *Plan) markTouched(results []Result) {
 // cancel stops a command the caller gave up on. For a deploy command it first learns which
 // instances the command reached (running or done): those are rolled back; pending ones are
 // not. An invocation that starts between that listing and the cancellation is missed.
-func (p *Plan) cancel(id, kind string) {
-	ctx, done := context.WithTimeout(context.Background(), 30*time.Second)
+func (p *Plan) cancel(ctx context.Context, id, kind string) {
+	// On a context of its own, since the caller's has usually ended, keeping its values.
+	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer done()
 	if kind == "deploy" {
 		results, err := p.invocations(ctx, id, false)

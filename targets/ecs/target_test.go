@@ -316,6 +316,27 @@ func TestThrottlingBurstAndServerErrors(t *testing.T) {
 	})
 }
 
+// Connections reset under the polls are transient like throttling: one poll whose three SDK
+// attempts are all reset does not roll a healthy deploy back.
+func TestConnectionResetsDuringWaitAreTransient(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, true, true)
+		go func() {
+			for e.srv.Calls("UpdateService") < 1 {
+				time.Sleep(100 * time.Millisecond)
+			}
+			e.srv.Inject("DescribeServices", ecsfake.Fault{Reset: true, Times: 7})
+		}()
+		_, log, err := run(t, e, nil, nil)
+		if err != nil {
+			t.Fatalf("Run: %v\n%s", err, log.text())
+		}
+		if got := e.serviceTD(t); got != "web:2" {
+			t.Errorf("service runs %s, want web:2", got)
+		}
+	})
+}
+
 func TestPersistentThrottlingGivesUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, true)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,23 +35,11 @@ type EKSToken struct {
 	presign Presigner
 	cluster string
 	now     func() time.Time
-	// Lifetime overrides TokenLifetime (tests of refreshing).
-	Lifetime time.Duration
-
-	mu   sync.Mutex
-	made int
 }
 
 // NewEKSToken returns a token source for cluster, signing with the credentials in cfg.
 func NewEKSToken(cfg aws.Config, cluster string) *EKSToken {
 	return &EKSToken{presign: sts.NewPresignClient(sts.NewFromConfig(cfg)), cluster: cluster, now: time.Now}
-}
-
-// Made returns how many tokens the source has made.
-func (t *EKSToken) Made() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.made
 }
 
 // Token implements TokenSource.
@@ -67,14 +54,7 @@ func (t *EKSToken) Token(ctx context.Context) (string, time.Time, error) {
 	if err != nil {
 		return "", time.Time{}, awserr.Wrap("eks:"+t.cluster, "make a cluster token", err, "the AWS credentials could not sign a GetCallerIdentity request")
 	}
-	life := t.Lifetime
-	if life == 0 {
-		life = TokenLifetime
-	}
-	t.mu.Lock()
-	t.made++
-	t.mu.Unlock()
-	return tokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(req.URL)), t.now().Add(life), nil
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(req.URL)), t.now().Add(TokenLifetime), nil
 }
 
 // ExecCredential returns the JSON a kubeconfig exec plugin prints, as `aws eks get-token`
