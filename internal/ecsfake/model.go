@@ -334,13 +334,25 @@ func (s *Server) step(c *cluster, svc *service, p *deployment, td *taskDef, b Be
 			p.rolloutState = "FAILED"
 			p.rolloutReason = "ECS deployment circuit breaker: tasks failed to start."
 			svc.addEvent(at, fmt.Sprintf("(service %s) (deployment %s) deployment failed: tasks failed to start.", svc.name, p.id))
-			if svc.rollback && len(svc.deployments) > 1 {
-				prev := svc.deployments[1]
+			// ECS rolls back to the last deployment that COMPLETED, which need not be the one
+			// this deployment replaced (that one may itself have been in progress).
+			var prev *deployment
+			for _, d := range svc.deployments[1:] {
+				if d.rolloutState == "COMPLETED" {
+					prev = d
+					break
+				}
+			}
+			if svc.rollback && prev != nil {
+				running := 0
+				for _, d := range svc.deployments[1:] {
+					running += d.running
+					d.running = 0
+				}
 				rb := &deployment{id: "ecs-svc/" + s.nextID(), status: "PRIMARY", taskDef: prev.taskDef, desired: svc.desired,
-					running: prev.running, rolloutState: "IN_PROGRESS", rolloutReason: "ECS deployment " + p.id + " rolling back.",
+					running: min(running, svc.desired), rolloutState: "IN_PROGRESS", rolloutReason: "ECS deployment " + p.id + " rolling back.",
 					created: at, updated: at}
 				p.status = "ACTIVE"
-				prev.running = 0
 				svc.deployments = []*deployment{rb, p}
 				svc.taskDef = prev.taskDef
 				svc.addEvent(at, fmt.Sprintf("(service %s) rolling back to deployment %s.", svc.name, prev.id))

@@ -2,7 +2,6 @@ package ecs
 
 import (
 	"context"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -29,14 +28,19 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 			return err
 		}
 	}
-	since, err := p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, deploy.PhaseApply, emit)
+	w, err := p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, deploy.PhaseApply, emit)
 	if err != nil {
 		return err
 	}
 	if t.c.opts.NoWait {
 		return nil
 	}
-	return t.waitStable(ctx, want, since, deploy.PhaseWait, emit)
+	st, err := t.waitStable(ctx, w, deploy.PhaseWait, emit)
+	p.mu.Lock()
+	p.superseded = st.Superseded
+	p.ecsRolledBack = st.RolledBack
+	p.mu.Unlock()
+	return err
 }
 
 // register registers the rendered task definition unless this plan already did, and returns
@@ -67,24 +71,25 @@ func (p *Plan) register(ctx context.Context, emit deploy.EventFunc) (string, err
 	return p.registered, nil
 }
 
-// updateService points the service at td and returns the creation time of the deployment
-// that rolls it out.
-func (p *Plan) updateService(ctx context.Context, td string, desired *int32, force bool, phase deploy.Phase, emit deploy.EventFunc) (time.Time, error) {
+// updateService points the service at td and returns what a wait should judge: the deployment
+// UpdateService started, its creation time, and the revision the service ran before.
+func (p *Plan) updateService(ctx context.Context, td string, desired *int32, force bool, phase deploy.Phase, emit deploy.EventFunc) (Want, error) {
 	t := p.t
 	in := &ecs.UpdateServiceInput{Cluster: aws.String(t.c.name), Service: aws.String(t.service),
 		TaskDefinition: aws.String(td), DesiredCount: desired, ForceNewDeployment: force}
 	p.mu.Lock()
 	p.updated = true // a failed call may still have reached the service: roll back regardless
 	p.mu.Unlock()
+	w := Want{TaskDefinition: td, Previous: p.Observed()}
 	out, err := t.c.api.UpdateService(ctx, in)
 	if err != nil {
-		return time.Time{}, awserr.Wrap(t.Name(), "update service to "+shortTD(td), err, "")
+		return w, awserr.Wrap(t.Name(), "update service to "+shortTD(td), err, "")
 	}
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: "updated service to " + shortTD(td)})
 	for _, d := range out.Service.Deployments {
 		if aws.ToString(d.Status) == "PRIMARY" && aws.ToString(d.TaskDefinition) == td {
-			return aws.ToTime(d.CreatedAt), nil
+			w.DeploymentID, w.Since = aws.ToString(d.Id), aws.ToTime(d.CreatedAt)
 		}
 	}
-	return time.Time{}, nil
+	return w, nil
 }

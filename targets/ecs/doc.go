@@ -12,6 +12,9 @@
 // revision alone with every task running and rolloutState COMPLETED. It fails fast when the
 // circuit breaker marks the deployment FAILED, when ECS rolls the service back by itself, and
 // when the service is missing, draining or inactive; the error names stopped tasks' reasons,
-// exit codes and the latest service events. Rollback returns the service to the revision the
+// exit codes and the latest service events. The wait judges the deployment this process
+// started: when another writer updates the service meanwhile, the deploy fails with
+// deploy.ErrSuperseded instead of following the other writer's deployment, and Rollback never
+// writes over a newer writer's revision. Rollback returns the service to the revision the
 // plan observed.
 package ecs

@@ -88,7 +88,7 @@ func ExampleServiceStatus() {
 		{Status: aws.String("ACTIVE"), TaskDefinition: aws.String(want), CreatedAt: aws.Time(since), FailedTasks: 3,
 			RolloutState: types.DeploymentRolloutStateFailed, RolloutStateReason: aws.String("ECS deployment circuit breaker: tasks failed to start.")},
 	}}
-	st := ecs.ServiceStatus(svc, want, since)
+	st := ecs.ServiceStatus(svc, ecs.Want{TaskDefinition: want, Since: since})
 	fmt.Println(st.Failed, st.Message)
 	// Output:
 	// true ECS rolled the service back to web:7 by itself: ECS deployment circuit breaker: tasks failed to start.

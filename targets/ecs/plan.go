@@ -24,9 +24,11 @@ type Plan struct {
 	tdChanged bool
 	diff      string
 
-	mu         sync.Mutex
-	registered string // ARN Apply registered
-	updated    bool   // UpdateService was called
+	mu            sync.Mutex
+	registered    string // ARN Apply registered
+	updated       bool   // UpdateService was called
+	superseded    bool   // the wait saw another writer replace this deploy's deployment
+	ecsRolledBack bool   // the wait saw ECS roll the service back by itself
 }
 
 // Plan reads the service and its task definition and renders the new one. It changes nothing.

@@ -121,11 +121,26 @@ func run(t *testing.T, e *env, opts *ecs.Options, dopts *deploy.Options) (*deplo
 }
 
 func runCtx(ctx context.Context, e *env, opts *ecs.Options, dopts *deploy.Options) (*deploy.Result, *eventLog, error) {
+	return runWithCtx(ctx, e, opts, dopts, nil)
+}
+
+// runWith is run with also calls onEvent for every event.
+func runWith(t *testing.T, e *env, opts *ecs.Options, dopts *deploy.Options, onEvent func(deploy.Event)) (*deploy.Result, *eventLog, error) {
+	t.Helper()
+	return runWithCtx(t.Context(), e, opts, dopts, onEvent)
+}
+
+func runWithCtx(ctx context.Context, e *env, opts *ecs.Options, dopts *deploy.Options, onEvent func(deploy.Event)) (*deploy.Result, *eventLog, error) {
 	log := &eventLog{}
 	if dopts == nil {
 		dopts = &deploy.Options{}
 	}
-	dopts.OnEvent = log.add
+	dopts.OnEvent = func(ev deploy.Event) {
+		log.add(ev)
+		if onEvent != nil {
+			onEvent(ev)
+		}
+	}
 	res, err := deploy.Run(ctx, release, []deploy.Target{ecs.New(e.client, "prod", "web", opts)}, dopts)
 	return res, log, err
 }

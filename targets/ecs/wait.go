@@ -150,14 +150,15 @@ func (p *poller) deliver(results map[string]pollResult) {
 	}
 }
 
-// waitStable waits until the service runs want alone and settled. since is the creation time
-// of the deployment that rolls want out.
-func (t *Target) waitStable(ctx context.Context, want string, since time.Time, phase deploy.Phase, emit deploy.EventFunc) error {
+// waitStable waits until the service runs w.TaskDefinition alone and settled, judging the
+// deployment w names, and returns the last status it saw.
+func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emit deploy.EventFunc) (Status, error) {
+	want := w.TaskDefinition
 	ch, cancel := t.c.poller.subscribe(ctx, t.service)
 	defer cancel()
 	var last Status
-	seenEvents := since
-	eventsFrom := !since.IsZero() // whether seenEvents marks where this rollout's events start
+	seenEvents := w.Since
+	eventsFrom := !w.Since.IsZero() // whether seenEvents marks where this rollout's events start
 	transient := 0
 	for {
 		var r pollResult
@@ -167,7 +168,7 @@ func (t *Target) waitStable(ctx context.Context, want string, since time.Time, p
 			if last.Message != "" {
 				msg += ": " + last.Message
 			}
-			return t.ctxErr(ctx, "wait for "+shortTD(want), msg)
+			return last, t.ctxErr(ctx, "wait for "+shortTD(want), msg)
 		case r = <-ch:
 		}
 		if r.err != nil {
@@ -176,11 +177,11 @@ func (t *Target) waitStable(ctx context.Context, want string, since time.Time, p
 				t.log().WarnContext(ctx, "describe services failed; will poll again", "target", t.Name(), "err", r.err, "attempt", transient)
 				continue
 			}
-			return awserr.Wrap(t.Name(), "describe services", r.err, "while waiting for "+shortTD(want))
+			return last, awserr.Wrap(t.Name(), "describe services", r.err, "while waiting for "+shortTD(want))
 		}
 		transient = 0
 		if r.svc == nil {
-			return deploy.Errorf(deploy.ErrNotFound, t.Name(), "wait for "+shortTD(want), "the service is MISSING: it was deleted while the deploy waited")
+			return last, deploy.Errorf(deploy.ErrNotFound, t.Name(), "wait for "+shortTD(want), "the service is MISSING: it was deleted while the deploy waited")
 		}
 		if !eventsFrom {
 			// No start time known (UpdateService's answer lacked the new deployment): stream
@@ -188,17 +189,20 @@ func (t *Target) waitStable(ctx context.Context, want string, since time.Time, p
 			seenEvents, eventsFrom = newestEvent(r.svc), true
 		}
 		seenEvents = t.streamEvents(r.svc, seenEvents, phase, emit)
-		st := ServiceStatus(*r.svc, want, since)
+		st := ServiceStatus(*r.svc, w)
 		if st.Message != last.Message || st.Counts != last.Counts {
 			emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: st.Message, Counts: st.Counts})
 			t.log().DebugContext(ctx, "service status", "target", t.Name(), "status", st.Message)
 		}
 		last = st
 		if st.Done {
-			return nil
+			return st, nil
+		}
+		if st.Superseded {
+			return st, deploy.Errorf(deploy.ErrSuperseded, t.Name(), "wait for "+shortTD(want), "%s", st.Message)
 		}
 		if st.Failed {
-			return t.failure(ctx, r.svc, want, since, st)
+			return st, t.failure(ctx, r.svc, want, w.Since, st)
 		}
 	}
 }
