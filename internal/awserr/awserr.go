@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,6 +25,9 @@ func Kind(err error) error {
 		return deploy.ErrTimeout
 	case errors.Is(err, context.Canceled):
 		return deploy.ErrCanceled
+	}
+	if MissingCredentials(err) {
+		return deploy.ErrAccessDenied
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -44,7 +48,7 @@ func Kind(err error) error {
 			return deploy.ErrInvalid
 		}
 	}
-	if connectionError(err) {
+	if ConnectionError(err) {
 		return deploy.ErrUnavailable
 	}
 	var re *awshttp.ResponseError
@@ -61,10 +65,11 @@ func Kind(err error) error {
 	return deploy.ErrFailed
 }
 
-// connectionError reports whether err is the network failing under a call (a reset or refused
+// ConnectionError reports whether err is the network failing under a call (a reset or refused
 // connection, a dial failure, an answer cut short) rather than the service answering: the SDK
-// retries these a few times, and a wait loop should count them as transient after that.
-func connectionError(err error) bool {
+// retries these a few times, and a wait loop should count them as transient after that. The
+// Kubernetes client uses it too.
+func ConnectionError(err error) bool {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
 		return true
@@ -82,7 +87,39 @@ func Transient(err error) bool {
 	return k == deploy.ErrThrottled || k == deploy.ErrUnavailable
 }
 
-// Wrap wraps err once with its kind; see deploy.Wrap.
+// CredentialsHint is the detail of an error whose cause is that no AWS credentials could be
+// loaded: what to set, in place of hints about names and regions that would mislead.
+const CredentialsHint = "no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, " +
+	"or run where a role is attached (a CodeBuild service role, an instance profile)"
+
+// MissingCredentials reports whether err is the SDK failing to get credentials for a call
+// (none configured, an expired SSO session, a role it could not assume): the call never
+// reached the service.
+func MissingCredentials(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "get credentials: ") || strings.Contains(s, "failed to retrieve credentials") ||
+		strings.Contains(s, "failed to refresh cached credentials")
+}
+
+// Wrap wraps err once with its kind; see deploy.Wrap. When the cause is missing credentials,
+// detail gives way to CredentialsHint.
 func Wrap(target, op string, err error, detail string) error {
+	if err != nil && MissingCredentials(err) {
+		detail = CredentialsHint
+	}
 	return deploy.Wrap(Kind(err), target, op, err, detail)
+}
+
+// Hints are details by kind of failure (deploy.ErrNotFound, ...); the nil key is for any
+// other kind.
+type Hints map[error]string
+
+// WrapHints wraps err like Wrap, with the detail hints give for its kind, so a hint only
+// ever speaks to the cause it is for.
+func WrapHints(target, op string, err error, hints Hints) error {
+	detail, ok := hints[Kind(err)]
+	if !ok {
+		detail = hints[nil]
+	}
+	return Wrap(target, op, err, detail)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -54,6 +55,8 @@ func TestKind(t *testing.T) {
 		{errors.Join(sent(io.EOF), fmt.Errorf("failed to get rate limit token, %w", ratelimit.QuotaExceededError{Available: 0, Requested: 5})), deploy.ErrUnavailable},
 		{ratelimit.QuotaExceededError{Available: 0, Requested: 5}, deploy.ErrUnavailable},
 		{sent(&net.DNSError{Err: "no such host", Name: "ecs.nowhere", IsNotFound: true}), deploy.ErrFailed},
+		{&smithy.OperationError{ServiceID: "EKS", OperationName: "DescribeCluster", Err: fmt.Errorf("get identity: get credentials: %w",
+			errors.New("failed to refresh cached credentials, no EC2 IMDS role found, dial tcp 169.254.169.254:80: connect: connection refused"))}, deploy.ErrAccessDenied},
 		{fmt.Errorf("wait: %w", context.DeadlineExceeded), deploy.ErrTimeout},
 		{context.Canceled, deploy.ErrCanceled},
 	}
@@ -75,5 +78,27 @@ func TestWrapKeepsAPIErrorReachable(t *testing.T) {
 	}
 	if again := Wrap("x", "y", err, ""); again != err {
 		t.Errorf("wrapped twice: %v", again)
+	}
+}
+
+// A hint speaks only to its cause: missing credentials never get "check the cluster name".
+func TestWrapHints(t *testing.T) {
+	hints := Hints{deploy.ErrNotFound: "check the cluster name and the region", nil: "the credentials need ecs:DescribeServices"}
+	notFound := &smithy.OperationError{ServiceID: "ECS", OperationName: "DescribeServices", Err: &smithy.GenericAPIError{Code: "ClusterNotFoundException"}}
+	denied := &smithy.OperationError{ServiceID: "ECS", OperationName: "DescribeServices", Err: &smithy.GenericAPIError{Code: "AccessDeniedException"}}
+	noCreds := &smithy.OperationError{ServiceID: "ECS", OperationName: "DescribeServices", Err: errors.New("get identity: get credentials: failed to refresh cached credentials, no EC2 IMDS role found")}
+	for _, tc := range []struct {
+		err       error
+		want, not string
+		kind      error
+	}{
+		{notFound, "check the cluster name", "credentials", deploy.ErrNotFound},
+		{denied, "need ecs:DescribeServices", "cluster name", deploy.ErrAccessDenied},
+		{noCreds, "no usable AWS credentials: set AWS_PROFILE", "cluster name", deploy.ErrAccessDenied},
+	} {
+		err := WrapHints("ecs:prod/web", "describe service", tc.err, hints)
+		if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) || !errors.Is(err, tc.kind) {
+			t.Errorf("%v", err)
+		}
 	}
 }

@@ -224,7 +224,11 @@ func (t *Target) describe(ctx context.Context) (map[string]ec2types.Instance, er
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
 			if err != nil {
-				return awserr.Wrap(t.Name(), "describe instances", err, "check the instance IDs and that the credentials allow ec2:DescribeInstances")
+				return awserr.WrapHints(t.Name(), "describe instances", err, awserr.Hints{
+					deploy.ErrNotFound:     "check the instance IDs and the region",
+					deploy.ErrInvalid:      "check the instance IDs",
+					deploy.ErrAccessDenied: "the credentials need ec2:DescribeInstances",
+				})
 			}
 			for _, res := range page.Reservations {
 				for _, inst := range res.Instances {
@@ -260,7 +264,7 @@ func (t *Target) agents(ctx context.Context, ids []string) (map[string]string, e
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
 			if err != nil {
-				return nil, awserr.Wrap(t.Name(), "describe SSM agents", err, "the credentials need ssm:DescribeInstanceInformation")
+				return nil, awserr.WrapHints(t.Name(), "describe SSM agents", err, awserr.Hints{deploy.ErrAccessDenied: "the credentials need ssm:DescribeInstanceInformation"})
 			}
 			for _, info := range page.InstanceInformationList {
 				ping[aws.ToString(info.InstanceId)] = string(info.PingStatus)

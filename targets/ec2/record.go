@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
 )
 
@@ -33,7 +34,7 @@ func (t *Target) readRecords(ctx context.Context, ids []string, into map[string]
 		}
 		out, err := t.ssm.GetParameters(ctx, &ssm.GetParametersInput{Names: names, WithDecryption: aws.Bool(true)})
 		if err != nil {
-			return awserr.Wrap(t.Name(), "read recorded versions", err, "the credentials need ssm:GetParameters on "+t.opts.RecordParameterPrefix+"/*")
+			return awserr.WrapHints(t.Name(), "read recorded versions", err, awserr.Hints{deploy.ErrAccessDenied: "the credentials need ssm:GetParameters on " + t.opts.RecordParameterPrefix + "/*"})
 		}
 		for _, p := range out.Parameters {
 			var r recorded
@@ -58,7 +59,7 @@ func (t *Target) record(ctx context.Context, ids []string, r recorded) error {
 		}
 		for chunk := range slices.Chunk(ids, 1000) {
 			if _, err := t.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: chunk, Tags: tags}); err != nil {
-				return awserr.Wrap(t.Name(), "record versions", err, "the credentials need ec2:CreateTags on the instances")
+				return awserr.WrapHints(t.Name(), "record versions", err, awserr.Hints{deploy.ErrAccessDenied: "the credentials need ec2:CreateTags on the instances"})
 			}
 		}
 		return nil
@@ -78,7 +79,7 @@ func (t *Target) record(ctx context.Context, ids []string, r recorded) error {
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
-					firstErr = awserr.Wrap(t.Name(), "record versions", err, "the credentials need ssm:PutParameter on "+t.opts.RecordParameterPrefix+"/*")
+					firstErr = awserr.WrapHints(t.Name(), "record versions", err, awserr.Hints{deploy.ErrAccessDenied: "the credentials need ssm:PutParameter on " + t.opts.RecordParameterPrefix + "/*"})
 				}
 				mu.Unlock()
 			}

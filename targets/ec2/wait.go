@@ -91,7 +91,11 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 	t := p.t
 	out, err := t.ssm.SendCommand(ctx, t.sendInput(c))
 	if err != nil {
-		return Summary{}, awserr.Wrap(t.Name(), "send "+c.kind+" command", err, "check the document, the instances' SSM agents and that the credentials allow ssm:SendCommand")
+		return Summary{}, awserr.WrapHints(t.Name(), "send "+c.kind+" command", err, awserr.Hints{
+			deploy.ErrInvalid:      "check the document, its parameters and the instances' SSM agents",
+			deploy.ErrNotFound:     "check the document name and the instance IDs",
+			deploy.ErrAccessDenied: "the credentials need ssm:SendCommand on the document and the instances",
+		})
 	}
 	id := aws.ToString(out.Command.CommandId)
 	t.log.DebugContext(ctx, "sent command", "target", t.Name(), "kind", c.kind, "command", id, "instances", len(c.ids), "max_concurrency", c.maxConc, "max_errors", c.maxErrs)

@@ -113,7 +113,10 @@ func (t *Target) describeTaskDefinition(ctx context.Context, ref string) ([]byte
 func (t *Target) describeService(ctx context.Context) (*types.Service, error) {
 	out, err := t.c.api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(t.c.name), Services: []string{t.service}})
 	if err != nil {
-		return nil, awserr.Wrap(t.Name(), "describe service", err, "check the cluster name and the region")
+		return nil, awserr.WrapHints(t.Name(), "describe service", err, awserr.Hints{
+			deploy.ErrNotFound:     "check the cluster name and the region",
+			deploy.ErrAccessDenied: "the credentials need ecs:DescribeServices on the service",
+		})
 	}
 	if len(out.Services) == 0 {
 		return nil, deploy.Errorf(deploy.ErrNotFound, t.Name(), "describe service",
