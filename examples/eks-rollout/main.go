@@ -74,7 +74,7 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s\n", eks.ExecCredential(tok, exp))
+		fmt.Fprintf(stdout, "%s\n", eks.ExecCredential("", tok, exp))
 		return nil
 	}
 	kind, err := eks.ParseKind(*kindFlag)

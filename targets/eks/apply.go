@@ -2,6 +2,7 @@ package eks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,15 +13,23 @@ import (
 	"github.com/stevedore-dev/stevedore/deploy"
 )
 
-// maxConflicts is how many times an update is retried after a 409 Conflict.
-const maxConflicts = 5
+// maxConflicts is how many times an update is retried after a 409 Conflict, and
+// maxTransientWrites after a write failed in a way that leaves unknown whether it landed.
+const (
+	maxConflicts       = 5
+	maxTransientWrites = 5
+)
 
 // update reads the workload (or starts from first), applies mutate and writes it back with
 // its resourceVersion, so a concurrent change makes the write fail with 409; then it reads
-// the workload again and retries, up to maxConflicts times.
+// the workload again and retries, up to maxConflicts times. After a transient failure (a
+// 5xx, a lost answer) it also reads again before writing: the write may have landed, and if
+// the object already is what mutate makes of it, nothing is written. It returns the object
+// as stored.
 func (t *Target) update(ctx context.Context, first []byte, op string, mutate func(obj []byte) ([]byte, error)) ([]byte, error) {
 	obj := first
-	for attempt := 1; ; attempt++ {
+	conflicts, transients := 0, 0
+	for {
 		if obj == nil {
 			var err error
 			if obj, err = t.c.get(ctx, t.path); err != nil {
@@ -31,14 +40,25 @@ func (t *Target) update(ctx context.Context, first []byte, op string, mutate fun
 		if err != nil {
 			return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), op, "%v", err)
 		}
-		out, err := t.c.put(ctx, t.path, next)
-		if err == nil {
-			return out, nil
+		if jsonEqual(string(next), string(obj)) {
+			return obj, nil // already so: an earlier write whose answer was lost landed
 		}
-		if !isConflict(err) || attempt == maxConflicts {
+		out, err := t.c.put(ctx, t.path, next)
+		switch {
+		case err == nil:
+			return out, nil
+		case isConflict(err) && conflicts < maxConflicts:
+			conflicts++
+			t.log.DebugContext(ctx, "conflict; reading the workload again", "target", t.Name(), "attempt", conflicts)
+		case transient(err) && transients < maxTransientWrites && ctx.Err() == nil:
+			t.log.DebugContext(ctx, "the write failed transiently; reading the workload again before writing", "target", t.Name(), "err", err)
+			if err := sleep(ctx, backoff(transients, err)); err != nil {
+				return nil, t.ctxErr(err, op)
+			}
+			transients++
+		default:
 			return nil, t.apiErr(op, err)
 		}
-		t.log.DebugContext(ctx, "conflict; reading the workload again", "target", t.Name(), "attempt", attempt)
 		obj = nil
 	}
 }
@@ -49,8 +69,10 @@ func (t *Target) update(ctx context.Context, first []byte, op string, mutate fun
 func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
 	cause := changeCause(p.rel)
-	p.applied = true
-	_, err := t.update(ctx, p.observed, "update the workload", func(obj []byte) ([]byte, error) {
+	p.mu.Lock()
+	p.applied = true // a failed write may still have landed: roll back regardless
+	p.mu.Unlock()
+	out, err := t.update(ctx, p.observed, "update the workload", func(obj []byte) ([]byte, error) {
 		tpl, err := setImages(gjson.GetBytes(obj, "spec.template").Raw, p.rel.Images)
 		if err != nil {
 			return nil, err
@@ -63,8 +85,18 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	if err != nil {
 		return err
 	}
+	written := pinOf(out)
+	p.mu.Lock()
+	p.written = written
+	p.mu.Unlock()
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "updated: " + cause})
-	return t.wait(ctx, emit, deploy.PhaseWait)
+	err = t.wait(ctx, emit, deploy.PhaseWait, written)
+	if errors.Is(err, deploy.ErrSuperseded) {
+		p.mu.Lock()
+		p.superseded = true
+		p.mu.Unlock()
+	}
+	return err
 }
 
 func changeCause(r deploy.Release) string {

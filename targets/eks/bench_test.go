@@ -20,7 +20,7 @@ func benchRollout(b *testing.B, opts Options) {
 	k.create("/apis/apps/v1/namespaces/"+k.ns+"/deployments", workload(Deployment, "web", registry+"web:v0", 2))
 	tg := New(k.c, Deployment, k.ns, "web", &opts)
 	ctx := context.Background()
-	if err := tg.wait(ctx, nil, deploy.PhaseWait); err != nil {
+	if err := tg.wait(ctx, nil, deploy.PhaseWait, pin{}); err != nil {
 		b.Fatal(err)
 	}
 	var lag time.Duration

@@ -84,7 +84,7 @@ func (k *kube) deployWorkload(kind Kind, name, image string, replicas int) *Targ
 	tg := New(k.c, kind, k.ns, name, &Options{PollInterval: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := tg.wait(ctx, nil, deploy.PhaseWait); err != nil {
+	if err := tg.wait(ctx, nil, deploy.PhaseWait, pin{}); err != nil {
 		k.t.Fatalf("the new %s never rolled out: %v", kind, err)
 	}
 	return tg

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/imageref"
+	"github.com/stevedore-dev/stevedore/internal/jsondiff"
 )
 
 // ChangeCause is the annotation kubectl shows as CHANGE-CAUSE in rollout history.
@@ -29,13 +32,29 @@ type Plan struct {
 	cause    string // the change-cause annotation as observed
 	changed  bool
 
-	applied bool
+	mu         sync.Mutex
+	applied    bool // Apply tried to write
+	written    pin  // what Apply wrote, once known
+	superseded bool // the wait saw another writer change the template
+}
+
+// pin is a change this process made: the generation the write produced and the pod template
+// it left. A wait judges that change, not whatever the workload holds later.
+type pin struct {
+	generation int64
+	template   string
+}
+
+// pinOf reads the pin from a workload as a write returned it.
+func pinOf(obj []byte) pin {
+	return pin{generation: gjson.GetBytes(obj, "metadata.generation").Int(), template: gjson.GetBytes(obj, "spec.template").Raw}
 }
 
 // Changed implements deploy.Plan.
 func (p *Plan) Changed() bool { return p.changed }
 
-// Diff implements deploy.Plan: the pod template change, made with go-cmp.
+// Diff implements deploy.Plan: the pod template change as JSON paths, the same bytes on
+// every run (compared with go-cmp).
 func (p *Plan) Diff() string {
 	if !p.changed {
 		return ""
@@ -43,17 +62,25 @@ func (p *Plan) Diff() string {
 	var a, b any
 	_ = json.Unmarshal([]byte(p.template), &a)
 	_ = json.Unmarshal([]byte(p.desired), &b)
-	return cmp.Diff(a, b)
+	return jsondiff.Diff(p.t.Name()+" spec.template", a, b)
 }
 
 // Plan implements deploy.Target: it reads the workload and sets the release's images in
 // its pod template by container name (init containers too; "" means the only container).
 func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error) {
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
 	if len(r.Env) > 0 || len(r.Secrets) > 0 {
 		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "the Kubernetes target sets images; change environment and secrets in the manifest")
 	}
 	if len(r.Images) == 0 {
 		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "the release sets no image")
+	}
+	for _, n := range r.ImageNames() {
+		if _, err := imageref.Parse(r.Images[n]); err != nil {
+			return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "container %q: %v", n, err)
+		}
 	}
 	obj, err := t.c.get(ctx, t.path)
 	if err != nil {
@@ -119,8 +146,8 @@ func setImages(tpl string, images map[string]string) (string, error) {
 	out := tpl
 	for _, n := range names {
 		img := images[n]
-		if strings.TrimSpace(img) == "" {
-			return "", fmt.Errorf("the image for container %q is empty", n)
+		if _, err := imageref.Parse(img); err != nil {
+			return "", fmt.Errorf("container %q: %v", n, err)
 		}
 		var hit []string
 		for _, r := range all {
@@ -155,3 +182,6 @@ func jsonEqual(a, b string) bool {
 	}
 	return cmp.Equal(x, y)
 }
+
+// escape makes a key with dots a gjson path.
+func escape(k string) string { return strings.ReplaceAll(k, ".", `\.`) }

@@ -23,6 +23,10 @@ func TestStatusRules(t *testing.T) {
 		{Deployment, `{"metadata":{"name":"web","generation":3},"spec":{"replicas":3},"status":{"observedGeneration":3,"updatedReplicas":3,"replicas":3,"availableReplicas":3}}`, true, "", "successfully rolled out"},
 		{Deployment, `{"metadata":{"name":"web","generation":1},"spec":{},"status":{"observedGeneration":1,"updatedReplicas":1,"replicas":1,"availableReplicas":1}}`, true, "", "successfully"},
 		{StatefulSet, `{"metadata":{"name":"db","generation":2},"spec":{"replicas":2},"status":{"observedGeneration":0}}`, false, "", "observed"},
+		// No generation observed yet, though the status otherwise looks rolled out (a
+		// StatefulSet the controller has not seen at all).
+		{StatefulSet, `{"metadata":{"name":"db"},"spec":{"replicas":2},"status":{"readyReplicas":2,"updateRevision":"db-a","currentRevision":"db-a"}}`, false, "", "observed"},
+		{StatefulSet, `{"metadata":{"name":"db","generation":3},"spec":{"replicas":2},"status":{"observedGeneration":2,"readyReplicas":2,"updateRevision":"db-a","currentRevision":"db-a"}}`, false, "", "observed"},
 		{StatefulSet, `{"metadata":{"name":"db","generation":2},"spec":{"replicas":2},"status":{"observedGeneration":2,"readyReplicas":1}}`, false, "", "1 of 2 pods are ready"},
 		{StatefulSet, `{"metadata":{"name":"db","generation":2},"spec":{"replicas":2},"status":{"observedGeneration":2,"readyReplicas":2,"updateRevision":"db-b","currentRevision":"db-a","updatedReplicas":1}}`, false, "", "at revision db-b"},
 		{StatefulSet, `{"metadata":{"name":"db","generation":2},"spec":{"replicas":2},"status":{"observedGeneration":2,"readyReplicas":2,"updateRevision":"db-b","currentRevision":"db-b"}}`, true, "", "rolled out"},
@@ -48,6 +52,9 @@ func TestPodProblem(t *testing.T) {
 		{`{"metadata":{"name":"p"},"status":{"initContainerStatuses":[{"name":"migrate","state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}}`, "pod p container migrate: CrashLoopBackOff"},
 		{`{"metadata":{"name":"p"},"status":{"containerStatuses":[{"name":"app","state":{"waiting":{"reason":"CreateContainerConfigError","message":"secret \"x\" not found"}}}]}}`, `pod p container app: CreateContainerConfigError: secret "x" not found`},
 		{`{"metadata":{"name":"p"},"status":{"containerStatuses":[{"name":"app","state":{"waiting":{"reason":"ErrImagePull"}}}]}}`, "pod p container app: ErrImagePull"},
+		{`{"metadata":{"name":"p"},"status":{"containerStatuses":[{"name":"app","state":{"waiting":{"reason":"InvalidImageName","message":"couldn't parse image name"}}}]}}`, "pod p container app: InvalidImageName: couldn't parse image name"},
+		{`{"metadata":{"name":"p"},"status":{"containerStatuses":[{"name":"app","state":{"waiting":{"reason":"CreateContainerError"}}}]}}`, "pod p container app: CreateContainerError"},
+		{`{"metadata":{"name":"p"},"status":{"containerStatuses":[{"name":"app","state":{"waiting":{"reason":"PodInitializing"}}}]}}`, ""},
 	} {
 		if got := PodProblem(gjson.Parse(tc.pod)); got != tc.want {
 			t.Errorf("PodProblem = %q, want %q", got, tc.want)

@@ -58,11 +58,15 @@ func (t *EKSToken) Token(ctx context.Context) (string, time.Time, error) {
 }
 
 // ExecCredential returns the JSON a kubeconfig exec plugin prints, as `aws eks get-token`
-// does, so a program using this package can serve as that plugin.
-func ExecCredential(token string, expires time.Time) []byte {
+// does, so a program using this package can serve as that plugin. apiVersion is the one the
+// kubeconfig asks for (KUBERNETES_EXEC_INFO tells the plugin); "" means v1beta1.
+func ExecCredential(apiVersion, token string, expires time.Time) []byte {
+	if apiVersion == "" {
+		apiVersion = execV1beta1
+	}
 	out, _ := json.Marshal(map[string]any{
 		"kind":       "ExecCredential",
-		"apiVersion": "client.authentication.k8s.io/v1beta1",
+		"apiVersion": apiVersion,
 		"spec":       map[string]any{},
 		"status":     map[string]any{"expirationTimestamp": expires.UTC().Format(time.RFC3339), "token": token},
 	})
@@ -92,7 +96,10 @@ func ConnectEKS(ctx context.Context, api DescribeClusterAPI, cluster string, tok
 func describeCluster(ctx context.Context, api DescribeClusterAPI, cluster string) (string, []byte, error) {
 	out, err := api.DescribeCluster(ctx, &awseks.DescribeClusterInput{Name: aws.String(cluster)})
 	if err != nil {
-		return "", nil, awserr.Wrap("eks:"+cluster, "describe cluster", err, "check the cluster name and region, and that the credentials allow eks:DescribeCluster")
+		return "", nil, awserr.WrapHints("eks:"+cluster, "describe cluster", err, awserr.Hints{
+			deploy.ErrNotFound:     "check the cluster name and the region",
+			deploy.ErrAccessDenied: "the credentials need eks:DescribeCluster",
+		})
 	}
 	c := out.Cluster
 	if c == nil || aws.ToString(c.Endpoint) == "" || c.CertificateAuthority == nil {

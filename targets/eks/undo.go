@@ -3,6 +3,7 @@ package eks
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -31,28 +32,48 @@ var keepOnUndo = map[string]bool{
 // the change-cause annotation): a ControllerRevision stores its template as a patch whose
 // format is the controller's business, while the observed template is exactly what ran, and
 // the controller maps it back to the matching revision itself.
+//
+// It never writes over another writer: when the wait saw someone else change the pod template,
+// or the template now is neither the one this deploy wrote nor the one it replaced, Rollback
+// changes nothing and returns deploy.ErrSuperseded.
 func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
-	if !p.applied {
+	p.mu.Lock()
+	applied, superseded, written := p.applied, p.superseded, p.written
+	p.mu.Unlock()
+	if !applied {
 		return nil
 	}
 	t := p.t
+	if superseded {
+		return deploy.Errorf(deploy.ErrSuperseded, t.Name(), "rollback", "another writer changed the pod template during this deploy; not rolling back over its change")
+	}
+	ours := written.template
+	if ours == "" {
+		ours = p.desired // the write's answer was lost: what it would have written
+	}
+	raw, err := t.c.get(ctx, t.path)
+	if err != nil {
+		return t.apiErr("read the workload", err)
+	}
+	if now := gjson.GetBytes(raw, "spec.template"); !jsonEqual(now.Raw, ours) && !jsonEqual(now.Raw, p.template) {
+		return deploy.Errorf(deploy.ErrSuperseded, t.Name(), "rollback",
+			"the pod template is neither the one this deploy wrote nor the one it replaced (images now %s): another writer changed it; not rolling back over it", images(now))
+	}
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "restoring the pod template the plan observed"})
 	if t.kind == Deployment && p.revision != "" {
-		done, err := p.undoDeployment(ctx)
+		out, done, err := p.undoDeployment(ctx)
 		if err != nil {
 			return err
 		}
 		if done {
-			return t.wait(ctx, emit, deploy.PhaseRollback)
+			return t.wait(ctx, emit, deploy.PhaseRollback, pinOf(out))
 		}
 	}
 	var failedRevision string
 	if t.kind == StatefulSet {
-		if raw, err := t.c.get(ctx, t.path); err == nil {
-			failedRevision = gjson.GetBytes(raw, "status.updateRevision").String()
-		}
+		failedRevision = gjson.GetBytes(raw, "status.updateRevision").String()
 	}
-	_, err := t.update(ctx, nil, "restore the pod template", func(obj []byte) ([]byte, error) {
+	out, err := t.update(ctx, nil, "restore the pod template", func(obj []byte) ([]byte, error) {
 		obj, err := sjson.SetRawBytes(obj, "spec.template", []byte(p.template))
 		if err != nil {
 			return nil, err
@@ -72,7 +93,7 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 			return err
 		}
 	}
-	return t.wait(ctx, emit, deploy.PhaseRollback)
+	return t.wait(ctx, emit, deploy.PhaseRollback, pinOf(out))
 }
 
 // deleteStuckPods deletes the pods of revision that cannot start.
@@ -88,7 +109,7 @@ func (p *Plan) deleteStuckPods(ctx context.Context, revision string) error {
 			continue
 		}
 		name := pod.Get("metadata.name").String()
-		if _, err := t.c.do(ctx, "DELETE", "/api/v1/namespaces/"+t.namespace+"/pods/"+name, "", nil); err != nil && !isNotFound(err) {
+		if _, err := t.c.do(ctx, "DELETE", "/api/v1/namespaces/"+url.PathEscape(t.namespace)+"/pods/"+url.PathEscape(name), "", nil); err != nil && !isNotFound(err) {
 			return t.apiErr("delete stuck pod "+name, err)
 		}
 		t.log.DebugContext(ctx, "deleted a pod stuck on the failed revision", "target", t.Name(), "pod", name)
@@ -96,21 +117,36 @@ func (p *Plan) deleteStuckPods(ctx context.Context, revision string) error {
 	return nil
 }
 
-// undoDeployment patches the Deployment back to the ReplicaSet of the observed revision. It
-// reports false when that ReplicaSet is gone, so the caller restores the template instead.
-func (p *Plan) undoDeployment(ctx context.Context) (bool, error) {
+// undoDeployment patches the Deployment back to the ReplicaSet of the observed revision and
+// returns the Deployment as stored. It reports false when that ReplicaSet is gone, so the
+// caller restores the template instead. A patch that fails transiently is made again from a
+// fresh read: if it landed, the fresh read shows the old template and there is nothing to do.
+func (p *Plan) undoDeployment(ctx context.Context) ([]byte, bool, error) {
+	for attempt := 0; ; attempt++ {
+		out, done, err := p.undoOnce(ctx)
+		if err == nil || !transient(err) || attempt+1 >= maxTransientWrites {
+			return out, done, err
+		}
+		p.t.log.DebugContext(ctx, "the undo failed transiently; reading the deployment again", "target", p.t.Name(), "err", err)
+		if err := sleep(ctx, backoff(attempt, err)); err != nil {
+			return nil, false, p.t.ctxErr(err, "undo")
+		}
+	}
+}
+
+func (p *Plan) undoOnce(ctx context.Context) ([]byte, bool, error) {
 	t := p.t
 	raw, err := t.c.get(ctx, t.path)
 	if err != nil {
-		return false, t.apiErr("read the deployment", err)
+		return nil, false, t.apiErr("read the deployment", err)
 	}
 	dep := gjson.ParseBytes(raw)
 	if dep.Get("spec.paused").Bool() {
-		return false, deploy.Errorf(deploy.ErrFailed, t.Name(), "undo", "the deployment is paused; resume it (kubectl rollout resume) and undo again")
+		return nil, false, deploy.Errorf(deploy.ErrFailed, t.Name(), "undo", "the deployment is paused; resume it (kubectl rollout resume) and undo again")
 	}
 	list, err := t.list(ctx, "apps/v1", "replicasets", selector(dep))
 	if err != nil {
-		return false, t.apiErr("list replicasets", err)
+		return nil, false, t.apiErr("list replicasets", err)
 	}
 	var rs gjson.Result
 	for _, r := range owned(list, dep.Get("metadata.uid").String()) {
@@ -120,14 +156,14 @@ func (p *Plan) undoDeployment(ctx context.Context) (bool, error) {
 	}
 	if !rs.Exists() {
 		t.log.DebugContext(ctx, "the observed revision's replicaset is gone; restoring the template", "target", t.Name(), "revision", p.revision)
-		return false, nil
+		return nil, false, nil
 	}
 	tpl, err := sjson.Delete(rs.Get("spec.template").Raw, `metadata.labels.pod-template-hash`)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	if jsonEqual(tpl, dep.Get("spec.template").Raw) {
-		return true, nil // already there
+		return raw, true, nil // already there
 	}
 	annotations := map[string]string{}
 	dep.Get("metadata.annotations").ForEach(func(k, v gjson.Result) bool {
@@ -146,8 +182,9 @@ func (p *Plan) undoDeployment(ctx context.Context) (bool, error) {
 		{"op": "replace", "path": "/spec/template", "value": json.RawMessage(tpl)},
 		{"op": "replace", "path": "/metadata/annotations", "value": annotations},
 	})
-	if _, err := t.c.patch(ctx, t.path, patch); err != nil {
-		return false, t.apiErr("undo to revision "+p.revision, err)
+	out, err := t.c.patch(ctx, t.path, patch)
+	if err != nil {
+		return nil, false, t.apiErr("undo to revision "+p.revision, err)
 	}
-	return true, nil
+	return out, true, nil
 }

@@ -14,11 +14,12 @@ import (
 	"github.com/stevedore-dev/stevedore/deploy"
 )
 
-// wait follows the workload until kubectl's rules say it is rolled out, a new pod is stuck
-// (unless NoFailFast), or ctx ends. It watches the workload, restarting the watch when the
-// server ends it and falling back to polling when watching fails; it checks the new pods
-// every PollInterval.
-func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.Phase) error {
+// wait follows the workload until kubectl's rules say the change mine made is rolled out, a
+// new pod is stuck (unless NoFailFast), another writer replaces the pod template (ErrSuperseded),
+// or ctx ends. It watches the workload, restarting the watch when the server ends it and
+// falling back to polling when watching fails; it checks the new pods every PollInterval.
+// A zero mine judges whatever the workload holds (a workload just created, in tests).
+func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.Phase, mine pin) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	raw, err := t.c.get(ctx, t.path)
@@ -28,6 +29,14 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 	var last deploy.Counts
 	lastMsg := ""
 	check := func(obj gjson.Result) (bool, error) {
+		if mine.template != "" {
+			if gen := obj.Get("metadata.generation").Int(); gen > mine.generation && !jsonEqual(obj.Get("spec.template").Raw, mine.template) {
+				return false, deploy.Errorf(deploy.ErrSuperseded, t.Name(), "wait",
+					"another writer changed the %s's pod template after this deploy (generation %d, now %d; images now %s); "+
+						"this deploy stops following it and leaves it as that writer set it",
+					strings.ToLower(string(t.kind)), mine.generation, gen, images(obj.Get("spec.template")))
+			}
+		}
 		msg, done, err := Status(t.kind, obj)
 		if err != nil {
 			return false, deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "%v", err)
@@ -54,7 +63,7 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 	watchDone := make(chan error, 1)
 	startWatch := func(from string) {
 		q := url.Values{"watch": {"1"}, "fieldSelector": {"metadata.name=" + t.name}, "resourceVersion": {from}, "timeoutSeconds": {"300"}}
-		path := "/apis/apps/v1/namespaces/" + t.namespace + "/" + t.kind.resource() + "?" + q.Encode()
+		path := "/apis/apps/v1/namespaces/" + url.PathEscape(t.namespace) + "/" + t.kind.resource() + "?" + q.Encode()
 		go func() {
 			watchDone <- t.c.watch(ctx, path, func(typ string, o gjson.Result) bool {
 				select {
@@ -123,6 +132,17 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 	}
 }
 
+// images lists a pod template's containers as name=image, for messages.
+func images(tpl gjson.Result) string {
+	var parts []string
+	for _, key := range []string{"spec.initContainers", "spec.containers"} {
+		for _, c := range tpl.Get(key).Array() {
+			parts = append(parts, c.Get("name").String()+"="+c.Get("image").String())
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 // selector is the workload's matchLabels as a label selector.
 func selector(obj gjson.Result, extra ...string) string {
 	var parts []string
@@ -148,9 +168,9 @@ func owned(list []byte, uid string) []gjson.Result {
 }
 
 func (t *Target) list(ctx context.Context, group, resource, labelSelector string) ([]byte, error) {
-	path := "/api/v1/namespaces/" + t.namespace + "/" + resource
+	path := "/api/v1/namespaces/" + url.PathEscape(t.namespace) + "/" + resource
 	if group != "" {
-		path = "/apis/" + group + "/namespaces/" + t.namespace + "/" + resource
+		path = "/apis/" + group + "/namespaces/" + url.PathEscape(t.namespace) + "/" + resource
 	}
 	return t.c.get(ctx, path+"?labelSelector="+url.QueryEscape(labelSelector))
 }
