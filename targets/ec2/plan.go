@@ -14,10 +14,10 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
+	"github.com/stevedore-dev/stevedore/internal/jsondiff"
 )
 
 // Instance is one instance the plan found, and why it is left out if it is.
@@ -80,7 +80,7 @@ func (p *Plan) Diff() string {
 		}
 		after[id] = p.rel.version
 	}
-	d := cmp.Diff(before, after)
+	d := jsondiff.Diff(p.t.Name()+" recorded versions", before, after)
 	for _, in := range p.instances {
 		if in.Problem != "" {
 			d += fmt.Sprintf("skipped %s: %s\n", in.ID, in.Problem)

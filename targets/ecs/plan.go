@@ -13,6 +13,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
+	"github.com/stevedore-dev/stevedore/internal/jsondiff"
 )
 
 // Plan is the change one release makes to one ECS service. It remembers the revision and
@@ -135,7 +136,8 @@ func (p *Plan) Changed() bool {
 	return p.tdChanged || o.ForceNewDeployment || (o.DesiredCount != nil && *o.DesiredCount != p.observed.DesiredCount)
 }
 
-// Diff shows the task definition and service settings before and after, made with go-cmp.
+// Diff lists the changes to the task definition and the service settings by JSON path, the
+// same bytes on every run (compared with go-cmp).
 func (p *Plan) Diff() string { return p.diff }
 
 // Rendered is the task definition Apply registers, in the wire format.
@@ -172,6 +174,5 @@ func (p *Plan) makeDiff(before, after any) string {
 		svcAfter.DesiredCount = *o.DesiredCount
 	}
 	svcAfter.ForceNewDeployment = o.ForceNewDeployment
-	return "task definition (-observed +rendered):\n" + cmp.Diff(before, after) +
-		"service " + p.t.Name() + " (-observed +planned):\n" + cmp.Diff(svcBefore, svcAfter)
+	return jsondiff.Diff(p.t.Name()+" task definition", before, after) + jsondiff.Diff(p.t.Name()+" service", svcBefore, svcAfter)
 }

@@ -196,7 +196,7 @@ func TestRolloutSuccess(t *testing.T) {
 			t.Errorf("no wait event with counts desired 2, updated 1, running 2: %+v", log.events)
 		}
 		p := res.Targets[0].Plan.(*ecs.Plan)
-		if p.Registered() == "" || p.Observed() == "" || !strings.Contains(squash(p.Diff()), `+"2",`) {
+		if p.Registered() == "" || p.Observed() == "" || !strings.Contains(p.Diff(), `~ .containerDefinitions[0].image: "`+oldImage+`" -> "`+newImage+`"`) {
 			t.Errorf("plan: registered %q observed %q diff:\n%s", p.Registered(), p.Observed(), p.Diff())
 		}
 	})
@@ -545,11 +545,13 @@ func TestDryRunDiff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := res.Targets[0].Plan.Diff()
-		for _, want := range []string{"taskdefinition(-observed+rendered)", repo + ":v", `-"1",`, `+"2",`, `"web:1"`, `"web:<newrevision>"`} {
-			if !strings.Contains(squash(d), want) {
-				t.Errorf("diff lacks %q:\n%s", want, d)
-			}
+		want := `ecs:prod/web task definition (- before, + after, ~ changed):
+~ .containerDefinitions[0].image: "` + oldImage + `" -> "` + newImage + `"
+ecs:prod/web service (- before, + after, ~ changed):
+~ .TaskDefinition: "web:1" -> "web:<new revision>"
+`
+		if d := res.Targets[0].Plan.Diff(); d != want {
+			t.Errorf("diff:\n%s\nwant:\n%s", d, want)
 		}
 		if e.srv.Calls("RegisterTaskDefinition")+e.srv.Calls("UpdateService") != 0 {
 			t.Error("dry run changed something")
@@ -583,7 +585,7 @@ func TestPlanComparesWithWhatTheServiceRuns(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run: %v\n%s", err, log.text())
 		}
-		if d := res.Targets[0].Plan.Diff(); !strings.Contains(d, `"memory"`) || !strings.Contains(d, `"tags"`) {
+		if d := res.Targets[0].Plan.Diff(); !strings.Contains(d, `"memory":256`) || !strings.Contains(d, `- .tags: [{"key":"team","value":"payments"}]`) {
 			t.Errorf("diff against the running revision misses the file's memory and dropped tags:\n%s", d)
 		}
 		reg := f.srv.Requests("RegisterTaskDefinition")[0]
@@ -593,10 +595,6 @@ func TestPlanComparesWithWhatTheServiceRuns(t *testing.T) {
 	})
 }
 
-// squash drops all white space: cmp.Diff varies its spacing on purpose.
-func squash(s string) string {
-	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\u00a0' }), "")
-}
 
 func TestServiceGoneMidWait(t *testing.T) {
 	for _, tc := range []struct {
