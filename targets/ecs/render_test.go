@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -194,6 +195,9 @@ func TestRenderErrors(t *testing.T) {
 		{"null nested", `{"family":"f","containerDefinitions":[{"name":"a","environment":[{"name":"X","value":null}]}]}`, deploy.Release{}, "containerDefinitions[0].environment[0].value is null"},
 		{"null in list", `{"family":"f","containerDefinitions":[{"name":"a","command":["x",null]}]}`, deploy.Release{}, "containerDefinitions[0].command[1] is null"},
 		{"wrong type", `{"family":"f","containerDefinitions":[{"name":"a","environment":{"X":"1"}}]}`, deploy.Release{}, "containerDefinitions[0].environment must be an array, not an object"},
+		{"an array where a scalar belongs", `{"family":"f","cpu":["256"],"containerDefinitions":[{"name":"a"}]}`, deploy.Release{}, "cpu must be a single value, not an array"},
+		{"an object where a scalar belongs", `{"family":"f","containerDefinitions":[{"name":"a","memory":{"hard":128}}]}`, deploy.Release{}, "containerDefinitions[0].memory must be a single value, not an object"},
+		{"a scalar where an object belongs", `{"family":"f","runtimePlatform":"LINUX","containerDefinitions":[{"name":"a"}]}`, deploy.Release{}, "runtimePlatform must be an object, not a string"},
 		{"unknown container", two, deploy.Release{Images: map[string]string{"c": "x:1"}}, `no container named "c"; the task definition has "a", "b"`},
 		{"no match among several", two, deploy.Release{Images: map[string]string{"": "postgres:16"}}, `no container runs docker.io/library/postgres and there are 2 containers ("a", "b")`},
 		{"ambiguous match", twins, deploy.Release{Images: map[string]string{"": "nginx:3"}}, `containers "a", "b" all run docker.io/library/nginx`},
@@ -276,5 +280,22 @@ func TestRenderNullWrapperTagsMeansNone(t *testing.T) {
 	}
 	if gjson.GetBytes(got, "tags").Exists() {
 		t.Errorf("null wrapper tags rendered as %s", got)
+	}
+}
+
+// Keys match the register input's members whatever their case, as encoding/json matches them
+// when the rendered document is decoded: a key in another case is kept, not dropped as unknown.
+func TestRenderKeysMatchWhateverTheirCase(t *testing.T) {
+	out, err := Render([]byte(`{"family":"f","containerDefinitions":[{"name":"a","image":"nginx:1","Memory":128,"MEMORYRESERVATION":64,"PortMappings":[{"ContainerPort":80}]}],"NetworkMode":"awsvpc"}`), deploy.Release{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := RegisterInput(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := in.ContainerDefinitions[0]
+	if aws.ToInt32(c.Memory) != 128 || aws.ToInt32(c.MemoryReservation) != 64 || len(c.PortMappings) != 1 || aws.ToInt32(c.PortMappings[0].ContainerPort) != 80 || in.NetworkMode != "awsvpc" {
+		t.Errorf("keys in other cases were dropped: %s", out)
 	}
 }
