@@ -15,7 +15,12 @@ func (p *Plan) deployCommand(ids []string, tags map[string]string, maxConc, maxE
 	t := p.t
 	c := command{kind: "deploy", document: t.opts.Document, ids: ids, tags: tags, maxConc: maxConc, maxErrs: maxErrs}
 	if t.opts.Document == "AWS-RunShellScript" {
-		c.params = t.shellParams(append(preamble(p.rel.vars(nil)), t.opts.Commands...))
+		on := ids
+		if on == nil {
+			on = p.usable // the tags reach the usable instances
+		}
+		lines := append(preamble(p.rel.vars(nil)), previousPreamble(p.previous, on)...)
+		c.params = t.shellParams(append(lines, t.opts.Commands...))
 		return c
 	}
 	c.params = map[string][]string{}

@@ -48,7 +48,8 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	sort.Slice(prevs, func(i, j int) bool { return prevs[i].Version < prevs[j].Version })
 	var failures []Result
 	for _, prev := range prevs {
-		vars := release{version: prev.Version, image: prev.Image}.vars(nil)
+		// What the instances are rolled back from is their previous release now.
+		vars := release{version: prev.Version, image: prev.Image}.vars(&recorded{Version: p.rel.version, Image: p.rel.image})
 		vars["STEVEDORE_FAILED_VERSION"] = p.rel.version
 		results, err := p.runAll(ctx, groups[prev], func(ids []string) command {
 			return command{kind: "rollback", document: "AWS-RunShellScript", ids: ids, maxConc: strconv.Itoa(len(ids)), maxErrs: strconv.Itoa(len(ids)),

@@ -94,6 +94,58 @@ func preamble(vars map[string]string) []string {
 	return lines
 }
 
+// instanceIDRE is what an instance ID looks like (i-..., or mi-... for a managed instance):
+// only such IDs are written into a case pattern.
+var instanceIDRE = regexp.MustCompile(`^[a-z]+-[0-9a-f]+$`)
+
+// previousPreamble returns shell lines that export STEVEDORE_PREVIOUS_VERSION and
+// STEVEDORE_PREVIOUS_IMAGE on each of ids as recorded in prev: plain exports when they all ran
+// the same recorded release, else a case on AWS_SSM_INSTANCE_ID, which the SSM agent sets for
+// every command it runs. Instances with no record get neither variable.
+func previousPreamble(prev map[string]*recorded, ids []string) []string {
+	groups := map[recorded][]string{}
+	unknown := 0
+	for _, id := range ids {
+		if r := prev[id]; r != nil && instanceIDRE.MatchString(id) {
+			groups[*r] = append(groups[*r], id)
+		} else {
+			unknown++
+		}
+	}
+	exports := func(r recorded) []string {
+		v := map[string]string{EnvPreviousVersion: r.Version}
+		if r.Image != "" {
+			v[EnvPreviousImage] = r.Image
+		}
+		return preamble(v)
+	}
+	if len(groups) == 0 {
+		return nil
+	}
+	if len(groups) == 1 && unknown == 0 {
+		for r := range groups {
+			return exports(r)
+		}
+	}
+	keys := make([]recorded, 0, len(groups))
+	for r := range groups {
+		keys = append(keys, r)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Version != keys[j].Version {
+			return keys[i].Version < keys[j].Version
+		}
+		return keys[i].Image < keys[j].Image
+	})
+	lines := []string{`case "${AWS_SSM_INSTANCE_ID:-}" in`}
+	for _, r := range keys {
+		lines = append(lines, strings.Join(groups[r], "|")+")")
+		lines = append(lines, exports(r)...)
+		lines = append(lines, ";;")
+	}
+	return append(lines, "esac")
+}
+
 // vars is what the commands see for a release on an instance that ran prev (if known).
 func (r release) vars(prev *recorded) map[string]string {
 	v := map[string]string{EnvVersion: r.version}

@@ -67,7 +67,8 @@ type Options struct {
 	// STEVEDORE_PREVIOUS_IMAGE where a previous rollout was recorded.
 	Commands []string
 	// RollbackCommands run on the instances a failed rollout touched, with the previous
-	// release's values in the same variables (STEVEDORE_FAILED_VERSION holds the failed one).
+	// release's values in the same variables; STEVEDORE_FAILED_VERSION, and
+	// STEVEDORE_PREVIOUS_VERSION and STEVEDORE_PREVIOUS_IMAGE, hold the failed release.
 	RollbackCommands []string
 	// VerifyCommands, if set, run after each wave (a local health check, say); a non-zero
 	// exit fails that instance, and the rollout goes on to the next wave only if it may.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -175,9 +176,15 @@ func TestFailureOnTheThirdInstanceStopsAndRollsBackTheTouched(t *testing.T) {
 		if d := cmp.Diff(ids[:3], runs[1].Instances); d != "" {
 			t.Errorf("the rollback reached (-want +got)\n%s", d)
 		}
-		want := map[string]string{"STEVEDORE_VERSION": "v1", "STEVEDORE_IMAGE": "registry.example.com/app:v1", "STEVEDORE_FAILED_VERSION": "v2"}
+		want := map[string]string{"STEVEDORE_VERSION": "v1", "STEVEDORE_IMAGE": "registry.example.com/app:v1", "STEVEDORE_FAILED_VERSION": "v2",
+			"STEVEDORE_PREVIOUS_VERSION": "v2", "STEVEDORE_PREVIOUS_IMAGE": "registry.example.com/app:v2"}
 		if d := cmp.Diff(want, exported(t, runs[1].Commands)); d != "" {
 			t.Errorf("rollback environment (-want +got)\n%s", d)
+		}
+		want = map[string]string{"STEVEDORE_VERSION": "v2", "STEVEDORE_IMAGE": "registry.example.com/app:v2",
+			"STEVEDORE_PREVIOUS_VERSION": "v1", "STEVEDORE_PREVIOUS_IMAGE": "registry.example.com/app:v1"}
+		if d := cmp.Diff(want, exported(t, runs[0].Commands)); d != "" {
+			t.Errorf("deploy environment (-want +got)\n%s", d)
 		}
 		if got := tagged(e, ids, "v1"); len(got) != 6 {
 			t.Errorf("records changed by a failed rollout: %d still say v1", len(got))
@@ -492,6 +499,33 @@ func TestPreambleCarriesAnyValueSafely(t *testing.T) {
 		}
 		if string(out) != nasty {
 			t.Errorf("the script saw %q, want %q", out, nasty)
+		}
+	})
+}
+
+// Instances that ran different releases each see their own in STEVEDORE_PREVIOUS_VERSION and
+// STEVEDORE_PREVIOUS_IMAGE, chosen by the instance ID the SSM agent sets: run it in sh.
+func TestDeployCommandsSayWhatEachInstanceRanBefore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv()
+		ids := e.srv.Fleet(3, map[string]string{"app": "web"})
+		e.srv.AddInstances(fleetfake.Instance{ID: ids[0], Tags: map[string]string{"app": "web", "stevedore:version": "v1", "stevedore:version-image": "registry.example.com/app:v1"}})
+		e.srv.AddInstances(fleetfake.Instance{ID: ids[1], Tags: map[string]string{"app": "web", "stevedore:version": "v0"}})
+		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: []string{`echo "${STEVEDORE_PREVIOUS_VERSION:-none} ${STEVEDORE_PREVIOUS_IMAGE:-none} $STEVEDORE_VERSION"`}, Strategy: ec2.AllAtOnce})
+		if _, err := e.run(t, tg, "v2"); err != nil {
+			t.Fatal(err)
+		}
+		commands := strings.Join(e.srv.Ran()[0].Commands, "\n")
+		for id, want := range map[string]string{ids[0]: "v1 registry.example.com/app:v1 v2\n", ids[1]: "v0 none v2\n", ids[2]: "none none v2\n", "": "none none v2\n"} {
+			cmd := exec.Command("sh", "-c", commands)
+			cmd.Env = append(os.Environ(), "AWS_SSM_INSTANCE_ID="+id)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("sh: %v\n%s", err, commands)
+			}
+			if string(out) != want {
+				t.Errorf("on %q the commands saw %q, want %q", id, out, want)
+			}
 		}
 	})
 }
