@@ -595,7 +595,6 @@ func TestPlanComparesWithWhatTheServiceRuns(t *testing.T) {
 	})
 }
 
-
 func TestServiceGoneMidWait(t *testing.T) {
 	for _, tc := range []struct {
 		status string
