@@ -11,7 +11,9 @@
 //   - Resolver reads many references at once in as few calls as the services take (ten
 //     parameters or twenty secrets a call) and reports every failure in one error; Cache keeps
 //     values for a jittered TTL and serves the last good one when a refresh fails.
-//   - Redactor masks values in a stream (raw, JSON-escaped, base64, split across writes);
+//   - Redactor masks values in a stream (raw, JSON-escaped, base64 at any alignment and
+//     wrapped across lines, hex, URL-encoded; split across writes and across the writers of
+//     one stream, such as a process's stdout and stderr);
 //     Environ passes them to a child process; Resolver.ECSSecrets turns references into
 //     task-definition secrets for the ECS target; SourceCredentials imports repository tokens
 //     into CodeBuild.

@@ -3,8 +3,10 @@ package credentials
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/url"
 	"strings"
 	"sync"
 )
@@ -14,31 +16,78 @@ import (
 // would hide the log, not the secret.
 const MinDerivedLength = 4
 
-// Redactor is an io.Writer that masks secret values in a stream before passing it on: each
-// value raw, JSON-escaped and base64-encoded (standard and URL alphabets, with and without
-// padding), each string field of a JSON-object value, and each line of a multi-line value.
+// minEmbedded is the shortest run of base64 characters a Redactor masks as part of a longer
+// encoding (a value base64-encoded after other bytes, as in HTTP Basic auth's "user:value"):
+// shorter runs match ordinary text too often.
+const minEmbedded = 8
+
+// Redactor is an io.Writer that masks secret values in a stream before passing it on. Each
+// value is masked in every form a log shows it in: raw; JSON-escaped; base64 in the standard
+// and URL alphabets, with and without padding, alone or inside a longer encoding (an HTTP
+// Basic auth header of "user:" and the value, say), and wrapped across lines (MIME's 76
+// columns, PEM's 64); hex in either case; URL-encoded. So are each string field of a
+// JSON-object value and each line of a multi-line value. Where two values match at one
+// place, the longer is masked whole.
+//
 // Values split across writes are masked too: bytes that might begin a value are held back
-// until the next write tells, at most the longest pattern's length less one. Flush (or Close)
-// writes what is held at the end. Safe for concurrent use.
+// until a later write tells. Writers made with Writer share the stream, so a value split
+// across a process's stdout and stderr is masked as well. Flush (or Close) writes what is
+// held at the end. Safe for concurrent use.
 type Redactor struct {
 	mu       sync.Mutex
-	w        io.Writer
-	patterns [][]byte
+	outs     []io.Writer
+	patterns []pattern
 	byFirst  [256][]int       // indexes into patterns, by first byte
 	byTwo    map[uint16][]int // indexes of patterns of two bytes or more, by their first two
+	hasTwo   [1 << 10]uint64  // the keys of byTwo, as a bitset: most bytes are rejected here
 	single   [256]bool        // one-byte patterns
-	maxLen   int
-	out      []byte // reused output buffer
+	anyFlex  bool
+	long     [256]bool // some pattern of two bytes or more starts with this byte
+	maxLen   int       // the longest pattern
+	maxFlex  int       // the longest pattern that may run across lines
 	buf      []byte
+	owners   []run // which writer each byte of buf came through, run by run
+	out      []segment
+	outBuf   []byte // what out's segments hold, reused
 	mask     []byte
 }
 
+// pattern is one form of one secret. A flex pattern (base64) may be broken across lines: a
+// "\n" or "\r\n" may come between any two of its bytes.
+type pattern struct {
+	b    []byte
+	flex bool
+}
+
+// run is n bytes of the buffer written through outs[w].
+type run struct{ w, n int }
+
+// segment is outBuf[from:to], bound for outs[w].
+type segment struct{ w, from, to int }
+
 // NewRedactor returns a Redactor writing to w that masks secrets.
 func NewRedactor(w io.Writer, secrets ...Secret) *Redactor {
-	r := &Redactor{w: w, mask: []byte(Redacted), byTwo: map[uint16][]int{}}
+	r := &Redactor{outs: []io.Writer{w}, mask: []byte(Redacted), byTwo: map[uint16][]int{}}
 	r.Add(secrets...)
 	return r
 }
+
+// Writer returns a writer to w that joins r's stream: what it is given is masked with what r
+// and r's other writers are given, in the order it arrives, so a value cut between two
+// outputs shown in one log is caught. Flushing r flushes it too.
+func (r *Redactor) Writer(w io.Writer) io.Writer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.outs = append(r.outs, w)
+	return &streamWriter{r: r, w: len(r.outs) - 1}
+}
+
+type streamWriter struct {
+	r *Redactor
+	w int
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) { return s.r.write(s.w, p) }
 
 // Add masks more secrets from now on.
 func (r *Redactor) Add(secrets ...Secret) {
@@ -46,9 +95,9 @@ func (r *Redactor) Add(secrets ...Secret) {
 	defer r.mu.Unlock()
 	seen := map[string]bool{}
 	for _, p := range r.patterns {
-		seen[string(p)] = true
+		seen[string(p.b)] = true
 	}
-	add := func(s string, min int) {
+	add := func(s string, min int, flex bool) {
 		if len(s) < min || seen[s] {
 			return
 		}
@@ -59,16 +108,31 @@ func (r *Redactor) Add(secrets ...Secret) {
 		} else {
 			k := uint16(s[0])<<8 | uint16(s[1])
 			r.byTwo[k] = append(r.byTwo[k], len(r.patterns))
+			r.hasTwo[k>>6] |= 1 << (k & 63)
 		}
-		r.patterns = append(r.patterns, []byte(s))
+		r.patterns = append(r.patterns, pattern{b: []byte(s), flex: flex})
+		r.anyFlex = r.anyFlex || flex
+		r.long[s[0]] = r.long[s[0]] || len(s) > 1
 		r.maxLen = max(r.maxLen, len(s))
+		if flex {
+			r.maxFlex = max(r.maxFlex, len(s))
+		}
 	}
 	forms := func(v string, min int) {
-		add(v, min)
-		add(jsonEscaped(v, true), min)
-		add(jsonEscaped(v, false), min)
+		add(v, min, false)
+		add(jsonEscaped(v, true), min, false)
+		add(jsonEscaped(v, false), min, false)
+		add(hex.EncodeToString([]byte(v)), min, false)
+		add(strings.ToUpper(hex.EncodeToString([]byte(v))), min, false)
+		add(url.QueryEscape(v), min, false)
+		add(url.PathEscape(v), min, false)
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
-			add(enc.EncodeToString([]byte(v)), min)
+			add(enc.EncodeToString([]byte(v)), min, true)
+		}
+		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			for offset := range 3 {
+				add(embedded(enc, v, offset), max(min, minEmbedded), true)
+			}
 		}
 	}
 	for _, s := range secrets {
@@ -90,6 +154,18 @@ func (r *Redactor) Add(secrets ...Secret) {
 	}
 }
 
+// embedded returns the base64 characters that encode v alone when v follows offset other
+// bytes (mod 3) inside a longer encoding: the characters whose six bits all come from v.
+func embedded(enc *base64.Encoding, v string, offset int) string {
+	s := enc.EncodeToString(append(make([]byte, offset), v...))
+	from := (8*offset + 5) / 6     // the first character starting at or after v's first bit
+	to := 8 * (offset + len(v)) / 6 // the characters ending at or before v's last bit
+	if from >= to {
+		return ""
+	}
+	return s[from:to]
+}
+
 func jsonEscaped(v string, html bool) string {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -101,10 +177,17 @@ func jsonEscaped(v string, html bool) string {
 
 // Write masks what it can decide on and passes it on. It reports len(p) when the
 // underlying write succeeds, even if some bytes are held back for the next write.
-func (r *Redactor) Write(p []byte) (int, error) {
+func (r *Redactor) Write(p []byte) (int, error) { return r.write(0, p) }
+
+func (r *Redactor) write(w int, p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.buf = append(r.buf, p...)
+	if n := len(r.owners); n > 0 && r.owners[n-1].w == w {
+		r.owners[n-1].n += len(p)
+	} else if len(p) > 0 {
+		r.owners = append(r.owners, run{w, len(p)})
+	}
 	if err := r.emit(false); err != nil {
 		return 0, err
 	}
@@ -118,71 +201,212 @@ func (r *Redactor) Flush() error {
 	return r.emit(true)
 }
 
-// Close flushes. It does not close the underlying writer.
+// Close flushes. It does not close the underlying writers.
 func (r *Redactor) Close() error { return r.Flush() }
 
-// emit writes out the masked part of r.buf that no later write can change.
+// emit writes out the masked part of r.buf that no later write can change, each byte to the
+// writer it came through (a mask to the writer of the value's first byte).
 func (r *Redactor) emit(final bool) error {
-	out := r.out[:0]
+	out, ob := r.out[:0], r.outBuf[:0]
+	put := func(w int, b []byte) {
+		if len(b) == 0 {
+			return
+		}
+		ob = append(ob, b...)
+		if n := len(out); n > 0 && out[n-1].w == w {
+			out[n-1].to = len(ob)
+			return
+		}
+		out = append(out, segment{w, len(ob) - len(b), len(ob)})
+	}
+	// copyOut passes buf[from:to] on, split where the writer changes.
+	ri, rOff := 0, 0 // the run holding byte pos, and pos's offset in it
+	pos := 0
+	advance := func(to int) {
+		for pos < to {
+			ru := r.owners[ri]
+			take := min(ru.n-rOff, to-pos)
+			pos += take
+			rOff += take
+			if rOff == ru.n {
+				ri, rOff = ri+1, 0
+			}
+		}
+	}
+	copyOut := func(from, to int) {
+		advance(from)
+		for pos < to {
+			ru := r.owners[ri]
+			take := min(ru.n-rOff, to-pos)
+			put(ru.w, r.buf[pos:pos+take])
+			advance(pos + take)
+		}
+	}
 	i := 0
 	for {
-		pos, n := r.find(i)
+		at, n, flex := r.find(i)
 		hold := len(r.buf)
 		if !final {
 			hold = r.partial(i)
 		}
-		if pos >= 0 && pos < hold {
-			out = append(append(out, r.buf[i:pos]...), r.mask...)
-			i = pos + n
+		if at >= 0 && at < hold {
+			copyOut(i, at)
+			advance(at)
+			w := r.owners[ri].w
+			put(w, r.mask)
+			if flex { // keep the line breaks of an encoding wrapped across lines: the log keeps its lines
+				for _, c := range r.buf[at : at+n] {
+					if c == '\n' {
+						put(w, []byte{'\n'})
+					}
+				}
+			}
+			i = at + n
 			continue
 		}
-		out = append(out, r.buf[i:hold]...)
+		copyOut(i, hold)
+		advance(hold)
 		r.buf = append(r.buf[:0], r.buf[hold:]...)
+		rest := r.owners[ri:]
+		if len(rest) > 0 {
+			rest[0].n -= rOff
+		}
+		r.owners = append(r.owners[:0], rest...)
 		break
 	}
-	r.out = out
-	if len(out) == 0 {
-		return nil
+	r.out, r.outBuf = out, ob
+	var first error
+	for _, s := range out {
+		if _, err := r.outs[s.w].Write(ob[s.from:s.to]); err != nil && first == nil {
+			first = err
+		}
 	}
-	_, err := r.w.Write(out)
-	return err
+	return first
 }
 
-// find returns the leftmost, then longest, whole pattern in r.buf[i:], or -1.
-func (r *Redactor) find(i int) (pos, n int) {
+// skipBreak returns j moved past one line break ("\n" or "\r\n") at j, or j.
+func skipBreak(b []byte, j int) int {
+	switch {
+	case j < len(b) && b[j] == '\n':
+		return j + 1
+	case j+1 < len(b) && b[j] == '\r' && b[j+1] == '\n':
+		return j + 2
+	}
+	return j
+}
+
+// match returns how many bytes of s pattern k matches from its start, or 0.
+func (r *Redactor) match(s []byte, k int) int {
+	p := r.patterns[k]
+	if !p.flex {
+		if bytes.HasPrefix(s, p.b) {
+			return len(p.b)
+		}
+		return 0
+	}
+	j := 0
+	for i, c := range p.b {
+		if i > 0 {
+			j = skipBreak(s, j)
+		}
+		if j >= len(s) || s[j] != c {
+			return 0
+		}
+		j++
+	}
+	return j
+}
+
+// isPrefix reports whether s could be the start of pattern k, completed by later bytes.
+func (r *Redactor) isPrefix(s []byte, k int) bool {
+	p := r.patterns[k]
+	if !p.flex {
+		return len(s) < len(p.b) && bytes.HasPrefix(p.b, s)
+	}
+	j := 0
+	for i, c := range p.b {
+		if i > 0 {
+			if j = skipBreak(s, j); j == len(s) || j == len(s)-1 && s[j] == '\r' {
+				return true // the rest of the pattern may come after the line break
+			}
+		}
+		if j == len(s) {
+			return true
+		}
+		if s[j] != c {
+			return false
+		}
+		j++
+	}
+	return false // the whole pattern is there: a match, not a prefix
+}
+
+// find returns the leftmost, then longest, whole pattern in r.buf[i:] and whether it is an
+// encoding that may run across lines, or -1.
+func (r *Redactor) find(i int) (pos, n int, flex bool) {
 	buf := r.buf
+	try := func(j, k int) {
+		if m := r.match(buf[j:], k); m > n {
+			n, flex = m, r.patterns[k].flex
+		}
+	}
 	for j := i; j < len(buf); j++ {
 		b := buf[j]
-		if len(r.byFirst[b]) == 0 {
-			continue
-		}
 		if r.single[b] {
 			n = 1
 		}
 		if j+1 < len(buf) {
-			for _, k := range r.byTwo[uint16(b)<<8|uint16(buf[j+1])] {
-				if p := r.patterns[k]; len(p) > n && bytes.HasPrefix(buf[j:], p) {
-					n = len(p)
+			if key := uint16(b)<<8 | uint16(buf[j+1]); r.hasTwo[key>>6]&(1<<(key&63)) != 0 {
+				for _, k := range r.byTwo[key] {
+					try(j, k)
+				}
+			}
+			if c := buf[j+1]; r.anyFlex && (c == '\n' || c == '\r') && len(r.byFirst[b]) > 0 {
+				if k2 := skipBreak(buf, j+1); k2 > j+1 && k2 < len(buf) {
+					for _, k := range r.byTwo[uint16(b)<<8|uint16(buf[k2])] {
+						if r.patterns[k].flex {
+							try(j, k)
+						}
+					}
 				}
 			}
 		}
 		if n > 0 {
-			return j, n
+			return j, n, flex
 		}
 	}
-	return -1, 0
+	return -1, 0, false
 }
 
-// partial returns the first position at or after i from which the rest of r.buf is a
-// proper prefix of some pattern: a value that may be completed by the next write.
+// partial returns the first position at or after i from which the rest of r.buf could be
+// the start of a pattern: a value that may be completed by the next write.
 func (r *Redactor) partial(i int) int {
-	for p := max(i, len(r.buf)-r.maxLen+1); p < len(r.buf); p++ {
-		tail := r.buf[p:]
-		for _, k := range r.byFirst[tail[0]] {
-			if pat := r.patterns[k]; len(tail) < len(pat) && bytes.HasPrefix(pat, tail) {
-				return p
+	// A pattern broken across lines takes up to three bytes per byte of it.
+	span := max(r.maxLen, 3*r.maxFlex)
+	buf := r.buf
+	for p := max(i, len(buf)-span+1); p < len(buf); p++ {
+		b := buf[p]
+		if !r.long[b] {
+			continue
+		}
+		if p+1 == len(buf) {
+			return p // one byte that starts a longer pattern
+		}
+		tail := buf[p:]
+		if key := uint16(b)<<8 | uint16(buf[p+1]); r.hasTwo[key>>6]&(1<<(key&63)) != 0 {
+			for _, k := range r.byTwo[key] {
+				if r.isPrefix(tail, k) {
+					return p
+				}
+			}
+		}
+		if c := buf[p+1]; r.anyFlex && (c == '\n' || c == '\r') {
+			for _, k := range r.byFirst[b] { // rare: a byte of the value, then a line break
+				if r.patterns[k].flex && r.isPrefix(tail, k) {
+					return p
+				}
 			}
 		}
 	}
-	return len(r.buf)
+	return len(buf)
 }

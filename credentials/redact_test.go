@@ -3,7 +3,10 @@ package credentials_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -139,5 +142,101 @@ func TestEnviron(t *testing.T) {
 	}
 	if _, err := credentials.Environ(nil, map[string]credentials.Secret{"X": credentials.NewSecret("SENTINEL\x00")}); err == nil || strings.Contains(err.Error(), "SENTINEL") {
 		t.Errorf("NUL value: %v", err)
+	}
+}
+
+// The leaks reported against the Redactor, one per row; each output must hold no trace of
+// the value in the form written.
+func TestRedactorLeaks(t *testing.T) {
+	const pw = "hunter2-prod?>~" // its base64 holds '+' and '/' in the standard alphabet
+	b64 := func(enc *base64.Encoding, s string) string { return enc.EncodeToString([]byte(s)) }
+	wrap := func(s string, width int, nl string) string {
+		var lines []string
+		for len(s) > width {
+			lines = append(lines, s[:width])
+			s = s[width:]
+		}
+		return strings.Join(append(lines, s), nl)
+	}
+	long := strings.Repeat("correct horse battery staple ", 4) + pw // its base64 is over 76 characters
+	tests := []struct {
+		name    string
+		secrets []string
+		chunks  []string
+		want    string
+	}{
+		{"the longest of two values that share a prefix", []string{"hunter2", "hunter2-prod"}, []string{"pw=hunter2-prod;"}, "pw=" + R + ";"},
+		{"the same, the shorter given last", []string{"hunter2-prod", "hunter2"}, []string{"pw=hunter2-prod;", " and hunter2"}, "pw=" + R + "; and " + R},
+		{"unpadded URL-safe base64", []string{pw}, []string{"t=" + b64(base64.RawURLEncoding, pw) + "&"}, "t=" + R + "&"},
+		{"padded URL-safe base64", []string{pw + "x"}, []string{"t=" + b64(base64.URLEncoding, pw+"x") + "&"}, "t=" + R + "&"},
+		{"the longest base64 form split one byte before its end", []string{pw + "x"}, []string{"k " + strings.TrimSuffix(b64(base64.StdEncoding, pw+"x"), "="), "= ok"}, "k " + R + " ok"},
+		{"HTTP Basic auth: base64 of user:value", []string{pw}, []string{"Authorization: Basic " + b64(base64.StdEncoding, "deploy:"+pw) + "\n"}, ""},
+		{"base64 after one other byte", []string{pw}, []string{b64(base64.StdEncoding, "u"+pw)}, ""},
+		{"base64 after two other bytes", []string{pw}, []string{b64(base64.StdEncoding, "us"+pw)}, ""},
+		{"base64 with more after the value", []string{pw}, []string{b64(base64.StdEncoding, pw+"; and the rest")}, ""},
+		{"base64 wrapped at 76 columns", []string{long}, []string{wrap(b64(base64.StdEncoding, long), 76, "\n") + "\n"}, ""},
+		{"base64 wrapped at 64 columns with CRLF", []string{long}, []string{wrap(b64(base64.StdEncoding, "k:"+long), 64, "\r\n") + "\r\n"}, ""},
+		{"wrapped base64 cut across writes at the line break", []string{long}, strings.SplitAfter(wrap(b64(base64.StdEncoding, long), 76, "\n"), "\n"), ""},
+		{"hex", []string{pw}, []string{"dump " + hex.EncodeToString([]byte(pw))}, "dump " + R},
+		{"upper-case hex", []string{pw}, []string{"dump " + strings.ToUpper(hex.EncodeToString([]byte(pw)))}, "dump " + R},
+		{"URL query encoding", []string{"p@ss word&x"}, []string{"GET /login?pw=" + url.QueryEscape("p@ss word&x") + " 200"}, "GET /login?pw=" + R + " 200"},
+		{"URL path encoding", []string{"p@ss word&x"}, []string{"GET /u/" + url.PathEscape("p@ss word&x") + "/x"}, "GET /u/" + R + "/x"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var secrets []credentials.Secret
+			for _, s := range tc.secrets {
+				secrets = append(secrets, credentials.NewSecret(s))
+			}
+			got := redactAll(secrets, tc.chunks...)
+			if tc.want != "" && got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+			if !strings.Contains(got, R) {
+				t.Errorf("nothing masked: %q", got)
+			}
+			for _, s := range tc.secrets {
+				for _, form := range leakForms(s) {
+					if strings.Contains(strings.NewReplacer("\r", "", "\n", "").Replace(got), form) {
+						t.Errorf("%q still shows %q", got, form)
+					}
+				}
+			}
+		})
+	}
+}
+
+// leakForms are pieces of s's encodings long enough to identify it: the value itself, its
+// hex, and every 12-character run of its base64 at each alignment.
+func leakForms(s string) []string {
+	forms := []string{s, hex.EncodeToString([]byte(s))}
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		for offset := range 3 {
+			e := enc.EncodeToString(append(make([]byte, offset), s...))
+			for i := 2; i+12 <= len(e)-2; i += 4 {
+				forms = append(forms, e[i:i+12])
+			}
+		}
+	}
+	return forms
+}
+
+// Writers made with Writer share the stream: a value cut between stdout and stderr, shown
+// in one log, is masked, and each byte still goes where it was written.
+func TestRedactorAcrossStreams(t *testing.T) {
+	var stdout, stderr, log bytes.Buffer
+	both := func(w io.Writer) io.Writer { return io.MultiWriter(w, &log) }
+	r := credentials.NewRedactor(both(&stdout), credentials.NewSecret("hunter2-prod"))
+	errW := r.Writer(both(&stderr))
+	io.WriteString(r, "starting\npassword: hunt")
+	io.WriteString(errW, "er2-pr")
+	io.WriteString(r, "od\n")
+	io.WriteString(errW, "warning: done\n")
+	r.Close()
+	if strings.Contains(log.String(), "hunt") || !strings.Contains(log.String(), R) {
+		t.Errorf("the log shows %q", log.String())
+	}
+	if stdout.String() != "starting\npassword: "+R+"\n" || stderr.String() != "warning: done\n" {
+		t.Errorf("stdout %q, stderr %q: the mask goes where the value began, the rest where it was written", stdout.String(), stderr.String())
 	}
 }
