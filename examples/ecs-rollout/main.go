@@ -2,15 +2,17 @@
 // same environment as the shell script it replaces (describe-task-definition, jq,
 // register-task-definition, update-service), but updates the container by name, keeps every
 // field the register call accepts, waits until the service is stable, explains failures and
-// rolls back.
+// rolls back. `ecs-rollout -h` lists the environment it reads.
 //
-// Environment: AWS_DEFAULT_REGION (or AWS_REGION), AWS_ACCOUNT_ID, IMAGE_REPO_NAME,
-// CODEBUILD_RESOLVED_SOURCE_VERSION, TASK_FAMILY, ECS_CLUSTER, SERVICE_NAME, and optionally
-// CONTAINER_NAME. The image is
-// ${AWS_ACCOUNT_ID}.dkr.ecr.${REGION}.amazonaws.com/${IMAGE_REPO_NAME}:${CODEBUILD_RESOLVED_SOURCE_VERSION}.
-// Like any SDK program it honours AWS_ENDPOINT_URL, profiles and the usual credentials.
+// The image is ${AWS_ACCOUNT_ID}.dkr.ecr.${REGION}.amazonaws.com/${IMAGE_REPO_NAME}:TAG, the tag
+// being -tag, IMAGE_TAG or CODEBUILD_RESOLVED_SOURCE_VERSION, and the account the caller's
+// (STS GetCallerIdentity) when AWS_ACCOUNT_ID is not set. Like any SDK program it honours
+// AWS_ENDPOINT_URL, profiles and the usual credentials.
 //
-// Progress goes to stderr; the new task definition ARN is the last line of stdout.
+// Progress goes to stderr; the new task definition ARN is the last line of stdout. It exits
+// 0 when the service runs the release, 1 when it failed (after rolling back), 2 for a mistake
+// in the command line or environment; SIGINT or SIGTERM cancels and rolls back (exit 130 or
+// 143), and a second one exits at once.
 package main
 
 import (
@@ -20,78 +22,125 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/tidwall/gjson"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/awserr"
+	"github.com/stevedore-dev/stevedore/internal/cli"
 	"github.com/stevedore-dev/stevedore/targets/ecs"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	in := cli.OnInterrupt("ecs-rollout", "cancelling and rolling back", os.Stderr)
+	code := run(in.Context(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	in.Stop()
+	os.Exit(in.Code(code))
 }
+
+const environmentHelp = `Environment (what the CodeBuild script reads):
+  required:
+    AWS_DEFAULT_REGION or AWS_REGION   the region
+    IMAGE_REPO_NAME                    the ECR repository
+    TASK_FAMILY                        the task definition family to start from
+    ECS_CLUSTER, SERVICE_NAME          the service to update
+    CODEBUILD_RESOLVED_SOURCE_VERSION  the release version, and the image tag unless -tag
+                                       or IMAGE_TAG gives one (required without them)
+  optional:
+    AWS_ACCOUNT_ID   the registry's account (default: the caller's, from STS; CodeBuild
+                     does not set it)
+    IMAGE_TAG        the image tag, as -tag (many builds tag by short SHA or build number)
+    CONTAINER_NAME   the container to update (default: the one running the repository,
+                     else the only one)
+  and what any AWS SDK program reads: AWS_PROFILE, AWS_ENDPOINT_URL, credentials, ...`
 
 // run is the program; it returns the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return cli.Exit("ecs-rollout", rollout(ctx, args, getenv, stdout, stderr), stderr)
+}
+
+func rollout(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ecs-rollout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	wait := fs.Bool("wait", true, "wait until the service is stable, and roll back if it fails")
+	wait := fs.Bool("wait", true, "wait until the service is stable, and roll back if it fails (moto never\nprogresses deployments: use -wait=false against it)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up (and roll back) after this long")
+	rollbackTimeout := fs.Duration("rollback-timeout", deploy.DefaultRollbackTimeout, "bound the rollback after a failure or an interrupt")
 	dryRun := fs.Bool("dry-run", false, "print the planned change and change nothing")
-	imageDefs := fs.String("imagedefinitions", "", "write CodePipeline's imagedefinitions.json to this path")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	tag := fs.String("tag", "", "the image tag (default: IMAGE_TAG, else CODEBUILD_RESOLVED_SOURCE_VERSION)")
+	imageDefs := fs.String("imagedefinitions", "", "write CodePipeline's imagedefinitions.json (ECS deploy action) to this path")
+	imageDetail := fs.String("imagedetail", "", "write CodePipeline's imageDetail.json (ECS blue/green action) to this path")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: ecs-rollout [flags]\n\n%s\n\nFlags:\n", environmentHelp)
+		fs.PrintDefaults()
 	}
-	fail := func(code int, err error) int {
-		fmt.Fprintf(stderr, "ecs-rollout: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
-		return code
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
-
-	env, err := readEnv(getenv)
+	env, err := readEnv(getenv, *tag)
 	if err != nil {
-		return fail(2, err)
+		return err
+	}
+	// Every output file is checked before anything changes: a deploy must not succeed and
+	// then fail on a path it cannot write.
+	for _, p := range []string{*imageDefs, *imageDetail} {
+		if err := checkWritable(p); err != nil {
+			return fmt.Errorf("%v; nothing was changed", err)
+		}
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(env.region))
 	if err != nil {
-		return fail(1, fmt.Errorf("loading AWS configuration: %w", err))
+		return fmt.Errorf("loading the AWS configuration: %w", err)
 	}
+	if env.account == "" {
+		out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			return awserr.WrapHints("", "find the account (AWS_ACCOUNT_ID is not set)", err, awserr.Hints{nil: "set AWS_ACCOUNT_ID"})
+		}
+		env.account = aws.ToString(out.Account)
+	}
+	image := fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s:%s", env.account, env.region, env.repo, env.tag)
 	target := ecs.New(awsecs.NewFromConfig(cfg), env.cluster, env.service, &ecs.Options{
 		TaskDefinition: env.family,
 		NoWait:         !*wait,
 	})
-	rel := deploy.Release{Version: env.version, Images: map[string]string{env.container: env.image}}
+	rel := deploy.Release{Version: env.version, Images: map[string]string{env.container: image}}
 	res, err := deploy.Run(ctx, rel, []deploy.Target{target}, &deploy.Options{
-		Timeout: *timeout,
-		DryRun:  *dryRun,
+		Timeout:         *timeout,
+		RollbackTimeout: *rollbackTimeout,
+		DryRun:          *dryRun,
 		OnEvent: func(e deploy.Event) {
 			fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message)
 		},
 	})
 	if err != nil {
-		return fail(1, err)
+		return err
 	}
 	plan := res.Targets[0].Plan.(*ecs.Plan)
 	if *dryRun {
 		if !plan.Changed() {
 			fmt.Fprintln(stdout, "no change")
-			return 0
+			return nil
 		}
 		fmt.Fprint(stdout, plan.Diff())
-		return 0
+		return nil
 	}
 	if *imageDefs != "" {
-		if err := writeImageDefinitions(*imageDefs, plan.Rendered(), env.image); err != nil {
-			return fail(1, err)
+		if err := writeImageDefinitions(*imageDefs, plan.Rendered(), image); err != nil {
+			return err
+		}
+	}
+	if *imageDetail != "" {
+		if err := writeJSON(*imageDetail, map[string]string{"ImageURI": image}); err != nil {
+			return err
 		}
 	}
 	arn := plan.Registered()
@@ -99,39 +148,69 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		arn = plan.Observed()
 	}
 	fmt.Fprintln(stdout, arn)
-	return 0
+	return nil
 }
 
 type environment struct {
-	region, account, repo, version, family, cluster, service, container, image string
+	region, account, repo, version, tag, family, cluster, service, container string
 }
 
-func readEnv(getenv func(string) string) (environment, error) {
+func readEnv(getenv func(string) string, tag string) (environment, error) {
 	e := environment{
 		region: getenv("AWS_DEFAULT_REGION"), account: getenv("AWS_ACCOUNT_ID"), repo: getenv("IMAGE_REPO_NAME"),
 		version: getenv("CODEBUILD_RESOLVED_SOURCE_VERSION"), family: getenv("TASK_FAMILY"),
-		cluster: getenv("ECS_CLUSTER"), service: getenv("SERVICE_NAME"), container: getenv("CONTAINER_NAME"),
+		cluster: getenv("ECS_CLUSTER"), service: getenv("SERVICE_NAME"), container: getenv("CONTAINER_NAME"), tag: tag,
 	}
 	if e.region == "" {
 		e.region = getenv("AWS_REGION")
 	}
+	if e.tag == "" {
+		e.tag = getenv("IMAGE_TAG")
+	}
+	if e.tag == "" {
+		e.tag = e.version
+	}
+	if e.version == "" {
+		e.version = e.tag
+	}
 	var missing []string
 	for _, v := range []struct{ name, val string }{
-		{"AWS_DEFAULT_REGION or AWS_REGION", e.region}, {"AWS_ACCOUNT_ID", e.account}, {"IMAGE_REPO_NAME", e.repo},
-		{"CODEBUILD_RESOLVED_SOURCE_VERSION", e.version}, {"TASK_FAMILY", e.family}, {"ECS_CLUSTER", e.cluster}, {"SERVICE_NAME", e.service},
+		{"AWS_DEFAULT_REGION or AWS_REGION", e.region}, {"IMAGE_REPO_NAME", e.repo},
+		{"CODEBUILD_RESOLVED_SOURCE_VERSION (or -tag, or IMAGE_TAG)", e.tag}, {"TASK_FAMILY", e.family}, {"ECS_CLUSTER", e.cluster}, {"SERVICE_NAME", e.service},
 	} {
 		if v.val == "" {
 			missing = append(missing, v.name)
 		}
 	}
 	if len(missing) > 0 {
-		return e, errors.New("set " + strings.Join(missing, ", "))
+		return e, cli.UsageError("set " + strings.Join(missing, ", "))
 	}
-	e.image = fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s:%s", e.account, e.region, e.repo, e.version)
 	return e, nil
 }
 
-// writeImageDefinitions writes [{"name":..., "imageUri":...}] for the container now running
+// checkWritable reports whether path can be written, without changing it: an existing file
+// is opened for writing, a new one tried as a temporary file next to it. "" is fine.
+func checkWritable(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	f, err = os.CreateTemp(filepath.Dir(path), ".ecs-rollout-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// writeImageDefinitions writes [{"name":..., "imageUri":...}] for the containers now running
 // image, the file CodePipeline's ECS deploy action reads.
 func writeImageDefinitions(path string, rendered []byte, image string) error {
 	type def struct {
@@ -144,12 +223,16 @@ func writeImageDefinitions(path string, rendered []byte, image string) error {
 			defs = append(defs, def{c.Get("name").Str, image})
 		}
 	}
-	b, err := json.Marshal(defs)
+	return writeJSON(path, defs)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing image definitions: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,11 +16,17 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/stevedore-dev/stevedore/internal/clitest"
 	"github.com/stevedore-dev/stevedore/internal/ecsfake"
 	"github.com/stevedore-dev/stevedore/internal/mototest"
 )
 
-func TestMain(m *testing.M) { mototest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	mototest.Stop()
+	clitest.Cleanup()
+	os.Exit(code)
+}
 
 // scriptEnv is the environment the original script reads, for one cluster and service.
 func scriptEnv(cluster, family, version string) map[string]string {
@@ -158,8 +166,186 @@ func TestMissingEnvironment(t *testing.T) {
 	if code != 2 || stdout != "" {
 		t.Errorf("exit %d stdout %q, want 2 and nothing", code, stdout)
 	}
-	want := "ecs-rollout: set AWS_ACCOUNT_ID, IMAGE_REPO_NAME, CODEBUILD_RESOLVED_SOURCE_VERSION, ECS_CLUSTER, SERVICE_NAME\n"
+	want := "ecs-rollout: set IMAGE_REPO_NAME, CODEBUILD_RESOLVED_SOURCE_VERSION (or -tag, or IMAGE_TAG), ECS_CLUSTER, SERVICE_NAME (see -h)\n"
 	if stderr != want {
 		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+}
+
+// -h lists the environment the program reads, saying which variables are required.
+func TestHelpListsTheEnvironment(t *testing.T) {
+	code, _, stderr := runProgram(t, nil, "-h")
+	if code != 0 {
+		t.Errorf("-h: exit %d", code)
+	}
+	required, optional, _ := strings.Cut(stderr, "optional:")
+	for _, v := range []string{"AWS_DEFAULT_REGION or AWS_REGION", "IMAGE_REPO_NAME", "TASK_FAMILY", "ECS_CLUSTER", "SERVICE_NAME", "CODEBUILD_RESOLVED_SOURCE_VERSION"} {
+		if !strings.Contains(required, v) {
+			t.Errorf("-h does not list %s as required:\n%s", v, stderr)
+		}
+	}
+	for _, v := range []string{"AWS_ACCOUNT_ID", "IMAGE_TAG", "CONTAINER_NAME"} {
+		if !strings.Contains(optional, v) {
+			t.Errorf("-h does not list %s as optional:\n%s", v, stderr)
+		}
+	}
+	for _, f := range []string{"-tag", "-imagedetail", "-imagedefinitions", "-rollback-timeout", "-wait"} {
+		if !strings.Contains(stderr, f) {
+			t.Errorf("-h does not list %s", f)
+		}
+	}
+}
+
+// What a CodeBuild job sets, and no more: no AWS_ACCOUNT_ID (the account comes from STS), a
+// tag of the build's choosing, and CodePipeline's imageDetail.json.
+func TestCodeBuildEnvironmentAgainstMoto(t *testing.T) {
+	cfg := mototest.Config(t)
+	mototest.SetSDKEnv(t, *cfg.BaseEndpoint)
+	client := awsecs.NewFromConfig(cfg)
+	cluster := mototestService(t, client, "cb", types.ContainerDefinition{Name: aws.String("app"), Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:old"), Memory: aws.Int32(128)})
+	env := scriptEnv(cluster, cluster, "0123456789abcdef0123456789abcdef01234567")
+	delete(env, "AWS_ACCOUNT_ID")
+	detail := filepath.Join(t.TempDir(), "imageDetail.json")
+	image := func(rev int) string {
+		td, err := client.DescribeTaskDefinition(t.Context(), &awsecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(fmt.Sprintf("%s:%d", cluster, rev))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(td.TaskDefinition.ContainerDefinitions[0].Image)
+	}
+	const repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:"
+
+	if code, _, stderr := runProgram(t, env, "-wait=false", "-imagedetail", detail); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if got := image(2); got != repo+"0123456789abcdef0123456789abcdef01234567" {
+		t.Errorf("without AWS_ACCOUNT_ID the image is %s; want moto's account from STS", got)
+	}
+	if b, _ := os.ReadFile(detail); strings.TrimSpace(string(b)) != `{"ImageURI":"`+repo+`0123456789abcdef0123456789abcdef01234567"}` {
+		t.Errorf("imageDetail.json = %s", b)
+	}
+
+	env["IMAGE_TAG"] = "build-42"
+	if code, _, stderr := runProgram(t, env, "-wait=false"); code != 0 || image(3) != repo+"build-42" {
+		t.Errorf("IMAGE_TAG: exit %d, image %s\n%s", code, image(3), stderr)
+	}
+	if code, _, stderr := runProgram(t, env, "-wait=false", "-tag", "0123456"); code != 0 || image(4) != repo+"0123456" {
+		t.Errorf("-tag over IMAGE_TAG: exit %d, image %s\n%s", code, image(4), stderr)
+	}
+}
+
+// An output file that cannot be written is found before anything changes.
+func TestUnwritableOutputChangesNothing(t *testing.T) {
+	cfg := mototest.Config(t)
+	mototest.SetSDKEnv(t, *cfg.BaseEndpoint)
+	client := awsecs.NewFromConfig(cfg)
+	cluster := mototestService(t, client, "unwritable", types.ContainerDefinition{Name: aws.String("app"), Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:old"), Memory: aws.Int32(128)})
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "imagedefinitions.json")
+	code, stdout, stderr := runProgram(t, scriptEnv(cluster, cluster, "abc123"), "-wait=false", "-imagedefinitions", bad)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "cannot write "+bad) || !strings.Contains(stderr, "nothing was changed") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	list, err := client.ListTaskDefinitions(t.Context(), &awsecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(cluster)})
+	if err != nil || len(list.TaskDefinitionArns) != 1 {
+		t.Errorf("a revision was registered although the output file cannot be written: %v %v", list.TaskDefinitionArns, err)
+	}
+}
+
+// No credentials at all: the error says so, not "check the cluster name".
+func TestMissingCredentialsSaySo(t *testing.T) {
+	mototest.SetSDKEnv(t, "http://127.0.0.1:1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "")
+	code, _, stderr := runProgram(t, scriptEnv("prod", "web", "abc123"), "-wait=false")
+	if code != 1 || !strings.Contains(stderr, "no usable AWS credentials") || strings.Contains(stderr, "cluster name") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+// fakeECS serves an in-process ECS over HTTP: service web in cluster prod on web:1, whose
+// deployments progress every step.
+func fakeECS(t *testing.T, step time.Duration) (*ecsfake.Server, []string) {
+	srv := ecsfake.New(nil)
+	srv.StepInterval = step
+	srv.CreateCluster("prod")
+	if _, err := srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CreateService(ecsfake.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web", DesiredCount: 2, CircuitBreaker: true, Rollback: true}); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	env := []string{"AWS_ENDPOINT_URL=" + hs.URL, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_PROFILE=", "CONTAINER_NAME=",
+		"AWS_CONFIG_FILE=" + filepath.Join(t.TempDir(), "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(t.TempDir(), "none")}
+	for k, v := range scriptEnv("prod", "web", "v2") {
+		env = append(env, k+"="+v)
+	}
+	return srv, env
+}
+
+// serviceTD asks the fake which revision the service runs.
+func serviceTD(t *testing.T, srv *ecsfake.Server) string {
+	t.Helper()
+	c := awsecs.New(awsecs.Options{Region: "us-east-1", HTTPClient: srv.HTTPClient(), BaseEndpoint: aws.String("http://ecs.fake"),
+		Credentials: aws.AnonymousCredentials{}})
+	out, err := c.DescribeServices(context.Background(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := aws.ToString(out.Services[0].TaskDefinition)
+	return td[strings.LastIndex(td, "/")+1:]
+}
+
+// SIGTERM in the middle of the wait (a CodeBuild job stopped, a runner shut down) cancels,
+// rolls back, says so and exits 143.
+func TestSIGTERMRollsBack(t *testing.T) {
+	srv, env := fakeECS(t, 100*time.Millisecond)
+	srv.SetBehavior("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2", ecsfake.Behavior{StartEvery: time.Hour})
+	p := clitest.Start(t, clitest.Build(t, "examples/ecs-rollout"), env)
+	p.WaitFor("updated service to web:2", time.Minute)
+	p.Signal(syscall.SIGTERM)
+	code, _ := p.Wait(time.Minute)
+	if code != 143 {
+		t.Errorf("exit %d, want 143\n%s", code, p.Stderr())
+	}
+	for _, want := range []string{"ecs-rollout: terminated: cancelling and rolling back; send it again to exit at once", "returning the service to web:1", "rolled back"} {
+		if !strings.Contains(p.Stderr(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, p.Stderr())
+		}
+	}
+	if got := serviceTD(t, srv); got != "web:1" {
+		t.Errorf("the service runs %s after the interrupt, want web:1", got)
+	}
+}
+
+// A rollback that does not finish: a second signal exits at once, and -rollback-timeout
+// bounds it when nobody sends one.
+func TestSecondSignalAndRollbackTimeout(t *testing.T) {
+	_, env := fakeECS(t, time.Hour) // nothing ever progresses: the wait and the rollback hang
+	bin := clitest.Build(t, "examples/ecs-rollout")
+
+	p := clitest.Start(t, bin, env)
+	p.WaitFor("updated service to web:2", time.Minute)
+	p.Signal(syscall.SIGINT)
+	p.WaitFor("returning the service to web:1", time.Minute)
+	p.Signal(syscall.SIGINT)
+	sent := time.Now()
+	code, ended := p.Wait(time.Minute)
+	if code != 130 || ended.Sub(sent) > 5*time.Second || !strings.Contains(p.Stderr(), "interrupt again: exiting at once") {
+		t.Errorf("exit %d %v after the second signal, want 130 at once\n%s", code, ended.Sub(sent), p.Stderr())
+	}
+
+	_, env = fakeECS(t, time.Hour)
+	p = clitest.Start(t, bin, env, "-rollback-timeout", "2s")
+	p.WaitFor("updated service to web:2", time.Minute)
+	p.Signal(syscall.SIGTERM)
+	sent = time.Now()
+	code, ended = p.Wait(time.Minute)
+	if code != 143 || ended.Sub(sent) > 20*time.Second || !strings.Contains(p.Stderr(), "rollback failed") {
+		t.Errorf("exit %d %v after the signal with -rollback-timeout 2s\n%s", code, ended.Sub(sent), p.Stderr())
 	}
 }

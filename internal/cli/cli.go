@@ -42,16 +42,14 @@ type UsageError string
 func (e UsageError) Error() string { return string(e) }
 
 // Exit prints err as "<name>: <reason>" on one line and returns the exit status: 0 without
-// an error, 2 for a UsageError or -h, 1 otherwise.
+// an error or for -h (the help asked for was printed), 2 for a UsageError, 1 otherwise.
 func Exit(name string, err error, stderr io.Writer) int {
 	var ue UsageError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "%s: %s (see -h)\n", name, ue)
-		return 2
-	case errors.Is(err, flag.ErrHelp):
 		return 2
 	}
 	fmt.Fprintf(stderr, "%s: %s\n", name, strings.ReplaceAll(err.Error(), "\n", " "))
