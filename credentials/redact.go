@@ -158,7 +158,7 @@ func (r *Redactor) Add(secrets ...Secret) {
 // bytes (mod 3) inside a longer encoding: the characters whose six bits all come from v.
 func embedded(enc *base64.Encoding, v string, offset int) string {
 	s := enc.EncodeToString(append(make([]byte, offset), v...))
-	from := (8*offset + 5) / 6     // the first character starting at or after v's first bit
+	from := (8*offset + 5) / 6      // the first character starting at or after v's first bit
 	to := 8 * (offset + len(v)) / 6 // the characters ending at or before v's last bit
 	if from >= to {
 		return ""
