@@ -186,6 +186,9 @@ func (s *ParameterStore) Put(ctx context.Context, name string, value Secret) (En
 	}
 	fields, multi := value.Fields()
 	if !multi {
+		if err := s.fits(target, "the value", value.Reveal()); err != nil {
+			return Entry{}, err
+		}
 		out, err := s.put(ctx, name, value.Reveal(), "")
 		if err != nil {
 			return Entry{}, psErr(name, "put secret", err)
@@ -205,6 +208,8 @@ func (s *ParameterStore) Put(ctx context.Context, name string, value Secret) (En
 			bad = deploy.Errorf(deploy.ErrInvalid, target, "put secret", "field %q is a %s, not a string; Parameter Store keeps text, so quote it", key, v.Type)
 		case v.Str == "":
 			bad = deploy.Errorf(deploy.ErrInvalid, target, "put secret", "field %q is empty; Parameter Store cannot keep empty values", key)
+		default:
+			bad = s.fits(target, "field "+key, v.Str)
 		}
 		return bad == nil
 	})
@@ -232,6 +237,21 @@ func (s *ParameterStore) Put(ctx context.Context, name string, value Secret) (En
 		return Entry{}, psErr(name, "put secret (remove the single-value parameter it replaces)", err)
 	}
 	return Entry{Name: name, Value: NewSecret(value.Reveal())}, nil
+}
+
+// fits refuses a value longer than a parameter of the store's tier holds (4,096 bytes for
+// Standard, 8,192 for Advanced and Intelligent-Tiering), before anything is written: AWS would
+// refuse it, and a command that cut it to fit would store a different secret.
+func (s *ParameterStore) fits(target, what, value string) error {
+	limit, tier := 4096, "a Standard"
+	if s.opts.Tier == ssmtypes.ParameterTierAdvanced || s.opts.Tier == ssmtypes.ParameterTierIntelligentTiering {
+		limit, tier = 8192, "an "+string(s.opts.Tier)
+	}
+	if len(value) <= limit {
+		return nil
+	}
+	return deploy.Errorf(deploy.ErrInvalid, target, "put secret", "%s is %d bytes; %s parameter holds at most %d "+
+		"(the Advanced tier holds 8,192; Secrets Manager 65,536); nothing was written", what, len(value), tier, limit)
 }
 
 func (s *ParameterStore) put(ctx context.Context, name, value, description string) (*ssm.PutParameterOutput, error) {

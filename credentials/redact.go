@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net/url"
 	"strings"
 	"sync"
 )
@@ -39,12 +38,14 @@ type Redactor struct {
 	patterns []pattern
 	byFirst  [256][]int       // indexes into patterns, by first byte
 	byTwo    map[uint16][]int // indexes of patterns of two bytes or more, by their first two
+	byPct    [256][]int       // indexes of pct patterns, by each byte their encoding may start with
 	hasTwo   [1 << 10]uint64  // the keys of byTwo, as a bitset: most bytes are rejected here
 	single   [256]bool        // one-byte patterns
 	anyFlex  bool
 	long     [256]bool // some pattern of two bytes or more starts with this byte
 	maxLen   int       // the longest pattern
 	maxFlex  int       // the longest pattern that may run across lines
+	maxPct   int       // the longest URL-encodable value
 	buf      []byte
 	owners   []run // which writer each byte of buf came through, run by run
 	out      []segment
@@ -53,10 +54,12 @@ type Redactor struct {
 }
 
 // pattern is one form of one secret. A flex pattern (base64) may be broken across lines: a
-// "\n" or "\r\n" may come between any two of its bytes.
+// "\n" or "\r\n" may come between any two of its bytes. A pct pattern is a value as any URL
+// encoder writes it: each byte itself, or %XX in either case, or + for a space.
 type pattern struct {
 	b    []byte
 	flex bool
+	pct  bool
 }
 
 // run is n bytes of the buffer written through outs[w].
@@ -118,14 +121,37 @@ func (r *Redactor) Add(secrets ...Secret) {
 			r.maxFlex = max(r.maxFlex, len(s))
 		}
 	}
+	addPct := func(v string, min int) {
+		if len(v) < min || !strings.ContainsFunc(v, func(c rune) bool { return !isAlnum(c) }) {
+			return // nothing an encoder would escape: the raw pattern covers it
+		}
+		k := len(r.patterns)
+		r.patterns = append(r.patterns, pattern{b: []byte(v), pct: true})
+		r.maxPct = max(r.maxPct, len(v))
+		switch {
+		case len(v) > 1 && isAlnum(rune(v[0])) && isAlnum(rune(v[1])):
+			// No encoder escapes letters and digits: the encoding starts with these two.
+			key := uint16(v[0])<<8 | uint16(v[1])
+			r.byTwo[key] = append(r.byTwo[key], k)
+			r.hasTwo[key>>6] |= 1 << (key & 63)
+			r.long[v[0]] = true
+		case isAlnum(rune(v[0])):
+			r.byPct[v[0]] = append(r.byPct[v[0]], k)
+		default:
+			r.byPct[v[0]] = append(r.byPct[v[0]], k)
+			r.byPct['%'] = append(r.byPct['%'], k)
+			if v[0] == ' ' {
+				r.byPct['+'] = append(r.byPct['+'], k)
+			}
+		}
+	}
 	forms := func(v string, min int) {
 		add(v, min, false)
 		add(jsonEscaped(v, true), min, false)
 		add(jsonEscaped(v, false), min, false)
 		add(hex.EncodeToString([]byte(v)), min, false)
 		add(strings.ToUpper(hex.EncodeToString([]byte(v))), min, false)
-		add(url.QueryEscape(v), min, false)
-		add(url.PathEscape(v), min, false)
+		addPct(v, min)
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
 			add(enc.EncodeToString([]byte(v)), min, true)
 		}
@@ -284,6 +310,46 @@ func (r *Redactor) emit(final bool) error {
 	return first
 }
 
+func isAlnum(c rune) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+
+// unhex is the value of a hex digit, or -1.
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// pctByte reads one byte of a URL-encoded value at s[j:] standing for want: want itself,
+// %XX, or + for a space. It returns how many bytes it took, 0 when they stand for something
+// else, and -1 when s ends before it can tell.
+func pctByte(s []byte, j int, want byte) int {
+	switch {
+	case j >= len(s):
+		return -1
+	case s[j] == want:
+		return 1
+	case s[j] == '+' && want == ' ':
+		return 1
+	case s[j] != '%':
+		return 0
+	case j+1 >= len(s):
+		return -1
+	case unhex(s[j+1]) < 0:
+		return 0
+	case j+2 >= len(s):
+		return -1
+	case unhex(s[j+2]) < 0 || byte(unhex(s[j+1])<<4|unhex(s[j+2])) != want:
+		return 0
+	}
+	return 3
+}
+
 // skipBreak returns j moved past one line break ("\n" or "\r\n") at j, or j.
 func skipBreak(b []byte, j int) int {
 	switch {
@@ -298,6 +364,17 @@ func skipBreak(b []byte, j int) int {
 // match returns how many bytes of s pattern k matches from its start, or 0.
 func (r *Redactor) match(s []byte, k int) int {
 	p := r.patterns[k]
+	if p.pct {
+		j := 0
+		for _, c := range p.b {
+			n := pctByte(s, j, c)
+			if n <= 0 {
+				return 0
+			}
+			j += n
+		}
+		return j
+	}
 	if !p.flex {
 		if bytes.HasPrefix(s, p.b) {
 			return len(p.b)
@@ -320,6 +397,20 @@ func (r *Redactor) match(s []byte, k int) int {
 // isPrefix reports whether s could be the start of pattern k, completed by later bytes.
 func (r *Redactor) isPrefix(s []byte, k int) bool {
 	p := r.patterns[k]
+	if p.pct {
+		j := 0
+		for _, c := range p.b {
+			switch n := pctByte(s, j, c); {
+			case n < 0:
+				return true
+			case n == 0:
+				return false
+			default:
+				j += n
+			}
+		}
+		return false
+	}
 	if !p.flex {
 		return len(s) < len(p.b) && bytes.HasPrefix(p.b, s)
 	}
@@ -345,27 +436,32 @@ func (r *Redactor) isPrefix(s []byte, k int) bool {
 // encoding that may run across lines, or -1.
 func (r *Redactor) find(i int) (pos, n int, flex bool) {
 	buf := r.buf
-	try := func(j, k int) {
-		if m := r.match(buf[j:], k); m > n {
-			n, flex = m, r.patterns[k].flex
-		}
-	}
-	for j := i; j < len(buf); j++ {
+	last := len(buf) - 1
+	for j := i; j <= last; j++ {
 		b := buf[j]
 		if r.single[b] {
 			n = 1
 		}
-		if j+1 < len(buf) {
+		for _, k := range r.byPct[b] {
+			if m := r.match(buf[j:], k); m > n {
+				n, flex = m, false
+			}
+		}
+		if j < last {
 			if key := uint16(b)<<8 | uint16(buf[j+1]); r.hasTwo[key>>6]&(1<<(key&63)) != 0 {
 				for _, k := range r.byTwo[key] {
-					try(j, k)
+					if m := r.match(buf[j:], k); m > n {
+						n, flex = m, r.patterns[k].flex
+					}
 				}
 			}
-			if c := buf[j+1]; r.anyFlex && (c == '\n' || c == '\r') && len(r.byFirst[b]) > 0 {
+			if c := buf[j+1]; (c == '\n' || c == '\r') && r.anyFlex && len(r.byFirst[b]) > 0 {
 				if k2 := skipBreak(buf, j+1); k2 > j+1 && k2 < len(buf) {
 					for _, k := range r.byTwo[uint16(b)<<8|uint16(buf[k2])] {
 						if r.patterns[k].flex {
-							try(j, k)
+							if m := r.match(buf[j:], k); m > n {
+								n, flex = m, true
+							}
 						}
 					}
 				}
@@ -382,10 +478,15 @@ func (r *Redactor) find(i int) (pos, n int, flex bool) {
 // the start of a pattern: a value that may be completed by the next write.
 func (r *Redactor) partial(i int) int {
 	// A pattern broken across lines takes up to three bytes per byte of it.
-	span := max(r.maxLen, 3*r.maxFlex)
+	span := max(r.maxLen, 3*r.maxFlex, 3*r.maxPct)
 	buf := r.buf
 	for p := max(i, len(buf)-span+1); p < len(buf); p++ {
 		b := buf[p]
+		for _, k := range r.byPct[b] {
+			if r.isPrefix(buf[p:], k) {
+				return p
+			}
+		}
 		if !r.long[b] {
 			continue
 		}

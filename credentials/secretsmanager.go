@@ -123,13 +123,21 @@ func sorted(s []string) []string {
 	return s
 }
 
-// Put implements Store: PutSecretValue, or CreateSecret the first time.
+// MaxSecretsManagerValue is the most a Secrets Manager secret value holds, in bytes.
+const MaxSecretsManagerValue = 65536
+
+// Put implements Store: PutSecretValue, or CreateSecret the first time. A value over
+// MaxSecretsManagerValue is refused before anything is written.
 func (s *SecretsManager) Put(ctx context.Context, name string, value Secret) (Entry, error) {
 	if err := checkPut(smTarget(name), name, value); err != nil {
 		return Entry{}, err
 	}
 	if err := checkSecretName(name); err != nil {
 		return Entry{}, deploy.Errorf(deploy.ErrInvalid, smTarget(name), "put secret", "%s", err)
+	}
+	if n := len(value.Reveal()); n > MaxSecretsManagerValue {
+		return Entry{}, deploy.Errorf(deploy.ErrInvalid, smTarget(name), "put secret",
+			"the value is %d bytes; Secrets Manager holds at most %d; nothing was written", n, MaxSecretsManagerValue)
 	}
 	out, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(value.Reveal())})
 	if err == nil {

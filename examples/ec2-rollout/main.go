@@ -6,24 +6,25 @@
 //	ec2-rollout (-instances i-1,i-2 | -tag Key=Value [-tag ...]) -commands FILE -version V
 //	    [-image IMAGE] [-rollback-commands FILE] [-verify-commands FILE]
 //	    [-strategy one-at-a-time|half-at-a-time|all-at-once|N|N%] [-min-healthy N|N%]
-//	    [-timeout 30m] [-skip-unavailable] [-record-parameter-prefix /deploys/web]
+//	    [-timeout 30m] [-rollback-timeout 10m] [-skip-unavailable] [-record-parameter-prefix /deploys/web]
 //	    [-output-s3-bucket B] [-poll-interval 2s] [-dry-run]
 //
 // Each line of a commands file is one shell command; the release reaches them as
-// STEVEDORE_VERSION and STEVEDORE_IMAGE (rollback commands get the previous ones). Progress
-// goes to stderr; the last line of stdout is "succeeded N/M instances"; a failure exits 1 with
-// a one-line reason on stderr (2 for a mistake in the command line). AWS settings come from
-// the usual places (environment, profile, AWS_ENDPOINT_URL).
+// STEVEDORE_VERSION and STEVEDORE_IMAGE, what the instance ran before as
+// STEVEDORE_PREVIOUS_VERSION and STEVEDORE_PREVIOUS_IMAGE (rollback commands get the previous
+// release in the first two). Progress goes to stderr; the last line of stdout is "succeeded
+// N/M instances"; a failure exits 1 with a one-line reason on stderr (2 for a mistake in the
+// command line). SIGINT or SIGTERM cancels the command and rolls back the instances it reached
+// (exit 130 or 143); a second one exits at once. AWS settings come from the usual places
+// (environment, profile, AWS_ENDPOINT_URL).
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -37,10 +38,10 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	in := cli.OnInterrupt("ec2-rollout", "cancelling and rolling back", os.Stderr)
+	code := run(in.Context(), os.Args[1:], os.Stdout, os.Stderr)
+	in.Stop()
+	os.Exit(in.Code(code))
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -76,6 +77,7 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	strategy := fs.String("strategy", "one-at-a-time", "one-at-a-time, half-at-a-time, all-at-once, N or N%")
 	minHealthy := fs.String("min-healthy", "", "instances that must succeed, N or N% (default: all)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up, cancel and roll back after this long")
+	rollbackTimeout := fs.Duration("rollback-timeout", deploy.DefaultRollbackTimeout, "bound the rollback after a failure or an interrupt")
 	skip := fs.Bool("skip-unavailable", false, "leave out stopped, offline and unmanaged instances instead of failing")
 	recordPrefix := fs.String("record-parameter-prefix", "", "record versions in Parameter Store under this prefix instead of instance tags")
 	s3Bucket := fs.String("output-s3-bucket", "", "keep full command output in this S3 bucket")
@@ -126,7 +128,7 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rel.Images = map[string]string{"": *image}
 	}
 	res, err := deploy.Run(ctx, rel, []deploy.Target{target}, &deploy.Options{
-		DryRun: *dryRun, Timeout: *timeout,
+		DryRun: *dryRun, Timeout: *timeout, RollbackTimeout: *rollbackTimeout,
 		OnEvent: func(e deploy.Event) {
 			fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message)
 		},
@@ -151,7 +153,7 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if plan != nil {
 		n := len(plan.Succeeded())
-		if errors.Is(err, deploy.ErrRolledBack) && n > 0 {
+		if res.Outcome() == deploy.OutcomeRolledBack && n > 0 {
 			fmt.Fprintf(stdout, "succeeded 0/%d instances (%d had, and were rolled back)\n", len(plan.Targets()), n)
 		} else {
 			fmt.Fprintf(stdout, "succeeded %d/%d instances\n", n, len(plan.Targets()))

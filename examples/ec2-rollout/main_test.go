@@ -7,12 +7,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/internal/clitest"
 	"github.com/stevedore-dev/stevedore/internal/fleetfake"
 	"github.com/stevedore-dev/stevedore/internal/mototest"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	clitest.Cleanup()
+	os.Exit(code)
+}
 
 // The whole program against the in-process fleet over HTTP (moto lacks the SSM calls a
 // rollout waits with). The fleet's clock is real, so steps are short.
@@ -123,5 +131,41 @@ func TestUsage(t *testing.T) {
 	code, _, errOut := program(t, "-tag", "a=b", "-commands", file(t, "x"), "-version", "v")
 	if code != 1 || !strings.HasPrefix(lastLine(errOut), "ec2-rollout: ") || !strings.Contains(lastLine(errOut), "no instance matches tag:a=b") {
 		t.Errorf("no instance: exit %d, %q", code, errOut)
+	}
+}
+
+// SIGTERM while the deploy command runs: the command is cancelled, the instances it reached
+// are rolled back, and the program says so and exits 143.
+func TestSIGTERMRollsBack(t *testing.T) {
+	srv := fleetfake.New(nil)
+	srv.DeliveryDelay, srv.NotYetVisible = 10*time.Millisecond, 20*time.Millisecond
+	srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+		if strings.Contains(strings.Join(inv.Commands, "\n"), "install-new") {
+			return fleetfake.Outcome{Duration: time.Hour}
+		}
+		return fleetfake.Outcome{Duration: 20 * time.Millisecond}
+	})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	ids := srv.Fleet(2, map[string]string{"app": "api"})
+	for _, id := range ids {
+		srv.AddInstances(fleetfake.Instance{ID: id, Tags: map[string]string{"app": "api", "stevedore:version": "v1"}})
+	}
+	env := []string{"AWS_ENDPOINT_URL=" + hs.URL, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_REGION=us-east-1", "AWS_PROFILE=",
+		"AWS_CONFIG_FILE=" + filepath.Join(t.TempDir(), "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(t.TempDir(), "none")}
+	p := clitest.Start(t, clitest.Build(t, "examples/ec2-rollout"), env, "-tag", "app=api", "-commands", file(t, "install-new"),
+		"-rollback-commands", file(t, "reinstall-old"), "-version", "v2", "-strategy", "all-at-once", "-poll-interval", "20ms")
+	p.WaitFor("running", time.Minute)
+	p.Signal(syscall.SIGTERM)
+	code, _ := p.Wait(time.Minute)
+	if code != 143 || !strings.Contains(p.Stderr(), "ec2-rollout: terminated: cancelling and rolling back") {
+		t.Errorf("exit %d, want 143 saying so\n%s", code, p.Stderr())
+	}
+	runs := srv.Ran()
+	if len(runs) != 2 || !strings.Contains(strings.Join(runs[1].Commands, "\n"), "reinstall-old") || len(runs[1].Instances) != 2 {
+		t.Errorf("the rollback did not run on the instances reached: %+v", runs)
+	}
+	if !strings.Contains(lastLine(p.Stderr()), "rolled back") {
+		t.Errorf("the last line does not say it rolled back:\n%s", p.Stderr())
 	}
 }

@@ -11,9 +11,11 @@
 // REF is any reference form credentials.Parse reads: a Parameter Store name or ARN (with
 // :version or :label), a Secrets Manager ARN with :json-key:stage:version-id,
 // secretsmanager:<id>:<json-key>, /aws/reference/secretsmanager/<id>, {{resolve:...}}.
-// Values are printed only with get -reveal; exec passes CMD's output through a redactor.
-// On failure the exit status is 1 (2 for usage) with a one-line reason on stderr; exec
-// exits with CMD's status.
+// A bare name (no leading /, no prefix) is looked for in Parameter Store, then in Secrets
+// Manager, so that `put NAME` then `get NAME` works with either store. Values are printed only
+// with get -reveal; exec passes CMD's output through one redactor for stdout and stderr
+// together. On failure the exit status is 1 (2 for usage) with a one-line reason on stderr;
+// exec passes SIGINT and SIGTERM to CMD and exits with CMD's status.
 package main
 
 import (
@@ -23,10 +25,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/codebuild"
@@ -35,13 +38,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/stevedore-dev/stevedore/credentials"
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	in := cli.OnInterrupt("secrets", "cancelling", os.Stderr)
+	code := run(in.Context(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	in.Stop()
+	os.Exit(in.Code(code))
 }
 
 const usage = `usage:
@@ -61,6 +66,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
+		return 0
+	}
 	cmds := map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) (int, error){
 		"get": get, "put": put, "exec": execCmd, "import-source-credential": importSourceCredential,
 	}
@@ -72,6 +82,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	code, err := cmd(ctx, args[1:], stdin, stdout, stderr)
 	var ue usageError
 	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintln(stdout, usage)
+		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "secrets %s: %s\n%s\n", args[0], ue.msg, usage)
 		return 2
@@ -99,6 +112,9 @@ func newFlags(name string) *flag.FlagSet {
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return usageError{err.Error()}
 	}
 	return nil
@@ -121,30 +137,91 @@ func awsClients(ctx context.Context) (clients, error) {
 	return clients{secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg), codebuild.NewFromConfig(cfg)}, nil
 }
 
-// resolve reads refs in as few calls as the services take.
-func resolve(ctx context.Context, refs []credentials.Ref) (map[credentials.Ref]credentials.Secret, error) {
+// resolve reads refs in as few calls as the services take. A bare name that Parameter Store
+// does not have is looked for in Secrets Manager too, where `put` keeps it by default.
+func resolve(ctx context.Context, refs []credentials.Ref, bare map[credentials.Ref]bool) (map[credentials.Ref]credentials.Secret, error) {
 	c, err := awsClients(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return credentials.NewResolver(c.sm, c.ps, nil).Resolve(ctx, refs...)
+	r := credentials.NewResolver(c.sm, c.ps, nil)
+	vals, err := r.Resolve(ctx, refs...)
+	var re *credentials.ResolveError
+	if err == nil || !errors.As(err, &re) {
+		return vals, err
+	}
+	if vals == nil {
+		vals = map[credentials.Ref]credentials.Secret{}
+	}
+	again := map[credentials.Ref]credentials.Ref{} // Secrets Manager ref -> the bare one
+	for _, f := range re.Failures {
+		if bare[f.Ref] && (errors.Is(f.Err, deploy.ErrNotFound) || errors.Is(f.Err, deploy.ErrInvalid)) {
+			if sm, err := credentials.Parse("secretsmanager:" + f.Ref.ID); err == nil {
+				again[sm] = f.Ref
+			}
+		}
+	}
+	if len(again) == 0 {
+		return nil, err
+	}
+	var smRefs []credentials.Ref
+	for sm := range again {
+		smRefs = append(smRefs, sm)
+	}
+	found, smErr := r.Resolve(ctx, smRefs...)
+	var smRE *credentials.ResolveError
+	if smErr != nil && !errors.As(smErr, &smRE) {
+		return nil, smErr
+	}
+	for sm, orig := range again {
+		if v, ok := found[sm]; ok {
+			vals[orig] = v
+		}
+	}
+	var left []credentials.RefError
+	for _, f := range re.Failures {
+		if _, ok := vals[f.Ref]; ok {
+			continue
+		}
+		if bare[f.Ref] {
+			f.Err = fmt.Errorf("%s is in neither Parameter Store nor Secrets Manager (write /NAME or secretsmanager:NAME to say which): %w", f.Ref.ID, f.Err)
+		}
+		left = append(left, f)
+	}
+	if len(left) > 0 {
+		return nil, &credentials.ResolveError{Failures: left}
+	}
+	return vals, nil
 }
 
-func parseRefs(args []string) ([]credentials.Ref, error) {
+// parseRefs parses references and notes the bare names among them: no leading slash, no
+// prefix, no ARN, which could be in either store.
+func parseRefs(args []string) ([]credentials.Ref, map[credentials.Ref]bool, error) {
 	var refs []credentials.Ref
+	bare := map[credentials.Ref]bool{}
 	var errs []string
 	for _, a := range args {
 		r, err := credentials.Parse(a)
+		if err != nil && !strings.HasPrefix(a, "/") && !strings.Contains(a, ":") {
+			// Not a parameter name (app/db has a slash but does not start with one): a
+			// Secrets Manager name, as put keeps it.
+			if sm, smErr := credentials.Parse("secretsmanager:" + a); smErr == nil {
+				r, err = sm, nil
+			}
+		}
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
 		refs = append(refs, r)
+		if r.Source == credentials.SourceParameterStore && !strings.HasPrefix(a, "/") && !strings.Contains(a, ":") {
+			bare[r] = true
+		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.New(strings.Join(errs, "; "))
+		return nil, nil, errors.New(strings.Join(errs, "; "))
 	}
-	return refs, nil
+	return refs, bare, nil
 }
 
 func get(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Writer) (int, error) {
@@ -156,11 +233,11 @@ func get(ctx context.Context, args []string, _ io.Reader, stdout, _ io.Writer) (
 	if fs.NArg() == 0 {
 		return 0, usageError{"give at least one reference"}
 	}
-	refs, err := parseRefs(fs.Args())
+	refs, bare, err := parseRefs(fs.Args())
 	if err != nil {
 		return 0, err
 	}
-	vals, err := resolve(ctx, refs)
+	vals, err := resolve(ctx, refs, bare)
 	if err != nil {
 		return 0, err
 	}
@@ -194,9 +271,12 @@ func put(ctx context.Context, args []string, stdin io.Reader, stdout, _ io.Write
 	if fs.NArg() != 1 {
 		return 0, usageError{"give exactly one NAME; the value comes on stdin"}
 	}
-	data, err := io.ReadAll(io.LimitReader(stdin, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(stdin, maxValue+1))
 	if err != nil {
 		return 0, fmt.Errorf("reading the value from stdin: %w", err)
+	}
+	if len(data) > maxValue {
+		return 0, fmt.Errorf("the value on stdin is over %d bytes, more than any store holds; nothing was written", maxValue)
 	}
 	value := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
 	c, err := awsClients(ctx)
@@ -228,6 +308,10 @@ func put(ctx context.Context, args []string, stdin io.Reader, stdout, _ io.Write
 	return 0, nil
 }
 
+// maxValue is what put reads of stdin at most: more than any store holds (the store then
+// refuses what it cannot hold), never cut to fit.
+const maxValue = 1 << 20
+
 // envFlags collects repeated -e NAME=REF.
 type envFlags []string
 
@@ -246,24 +330,26 @@ func execCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	names := map[string]credentials.Ref{}
 	var refs []credentials.Ref
+	bare := map[credentials.Ref]bool{}
 	var errs []string
 	for _, e := range envs {
 		name, ref, ok := strings.Cut(e, "=")
 		if !ok || name == "" {
 			return 0, usageError{fmt.Sprintf("-e %q: write NAME=REF", e)}
 		}
-		r, err := credentials.Parse(ref)
+		rs, b, err := parseRefs([]string{ref})
 		if err != nil {
 			errs = append(errs, name+": "+err.Error())
 			continue
 		}
-		names[name] = r
-		refs = append(refs, r)
+		names[name] = rs[0]
+		refs = append(refs, rs[0])
+		maps.Copy(bare, b)
 	}
 	if len(errs) > 0 {
 		return 0, errors.New(strings.Join(errs, "; "))
 	}
-	vals, err := resolve(ctx, refs)
+	vals, err := resolve(ctx, refs, bare)
 	if err != nil {
 		return 0, err
 	}
@@ -277,17 +363,30 @@ func execCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return 0, err
 	}
-	out, errOut := credentials.NewRedactor(stdout, all...), credentials.NewRedactor(stderr, all...)
+	// One stream for both outputs: a value the command splits between stdout and stderr
+	// (both in one build log) is masked too.
+	out := credentials.NewRedactor(stdout, all...)
+	errOut := out.Writer(stderr)
 	defer out.Close()
-	defer errOut.Close()
-	cmd := exec.CommandContext(ctx, fs.Arg(0), fs.Args()[1:]...)
+	// Not CommandContext: the command decides what a signal means to it (passed on below),
+	// and this program exits with its status.
+	cmd := exec.Command(fs.Arg(0), fs.Args()[1:]...)
 	cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = env, stdin, out, errOut
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() >= 0 {
-			return ee.ExitCode(), nil
-		}
+	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("running %s: %w", fs.Arg(0), err)
+	}
+	stop := cli.Forward(ctx, cmd.Process)
+	err = cmd.Wait()
+	stop()
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return 0, fmt.Errorf("running %s: %w", fs.Arg(0), err)
+		}
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil // as a shell reports a command a signal ended
+		}
+		return ee.ExitCode(), nil
 	}
 	return 0, nil
 }
@@ -325,9 +424,12 @@ func importSourceCredential(ctx context.Context, args []string, stdin io.Reader,
 		}
 		token = vals[r]
 	} else {
-		data, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
+		data, err := io.ReadAll(io.LimitReader(stdin, 64<<10+1))
 		if err != nil {
 			return 0, fmt.Errorf("reading the token from stdin: %w", err)
+		}
+		if len(data) > 64<<10 {
+			return 0, errors.New("the token on stdin is over 64 KiB; nothing was imported")
 		}
 		token = credentials.NewSecret(strings.TrimSpace(string(data)))
 	}

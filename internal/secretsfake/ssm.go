@@ -125,8 +125,8 @@ func (s *Server) lookup(req string, decrypt bool) (*paramOut, bool, error) {
 
 func (s *Server) putParameter(body []byte) (any, error) {
 	var in struct {
-		Name, Value, Type, Description string
-		Overwrite                      bool
+		Name, Value, Type, Description, Tier string
+		Overwrite                            bool
 	}
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -134,8 +134,15 @@ func (s *Server) putParameter(body []byte) (any, error) {
 	if in.Value == "" {
 		return nil, errf("ValidationException", "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	}
-	if len(in.Value) > 4096 {
+	tier := "Standard"
+	if in.Tier == "Advanced" || in.Tier == "Intelligent-Tiering" && len(in.Value) > 4096 {
+		tier = "Advanced"
+	}
+	switch {
+	case tier == "Standard" && len(in.Value) > 4096:
 		return nil, errf("ValidationException", "Standard tier parameters support a maximum parameter value of 4096 characters.")
+	case len(in.Value) > 8192:
+		return nil, errf("ValidationException", "Advanced tier parameters support a maximum parameter value of 8192 characters.")
 	}
 	p, ok := s.params[in.Name]
 	if ok && !in.Overwrite {
@@ -147,7 +154,7 @@ func (s *Server) putParameter(body []byte) (any, error) {
 	}
 	p.typ, p.description = in.Type, in.Description
 	p.history = append(p.history, &paramVersion{value: in.Value, modified: time.Now()})
-	return map[string]any{"Version": len(p.history), "Tier": "Standard"}, nil
+	return map[string]any{"Version": len(p.history), "Tier": tier}, nil
 }
 
 func (s *Server) getParameter(body []byte) (any, error) {
