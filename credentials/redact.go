@@ -310,7 +310,9 @@ func (r *Redactor) emit(final bool) error {
 	return first
 }
 
-func isAlnum(c rune) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+func isAlnum(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // unhex is the value of a hex digit, or -1.
 func unhex(c byte) int {
