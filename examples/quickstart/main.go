@@ -1,7 +1,8 @@
 // Command quickstart shows stevedore with no AWS account: it starts a simulated ECS service
 // in-process (an HTTP server that speaks the ECS API, reached by the real AWS SDK client),
 // rolls a release out to it with live progress, then rolls out a broken release that fails,
-// is diagnosed and is rolled back. It exits 0 when both went as expected.
+// is diagnosed and is rolled back. It exits 0 when both went as expected. SIGINT or SIGTERM
+// cancels the rollout under way, rolls it back and exits 130 or 143; a second one exits at once.
 package main
 
 import (
@@ -11,7 +12,6 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
-	"os/signal"
 	"path"
 	"time"
 
@@ -20,6 +20,7 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/cli"
 	"github.com/stevedore-dev/stevedore/internal/ecsfake"
 	"github.com/stevedore-dev/stevedore/targets/ecs"
 )
@@ -27,13 +28,10 @@ import (
 const repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Stdout, 500*time.Millisecond); err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		stop()
-		os.Exit(1)
-	}
+	in := cli.OnInterrupt("quickstart", "cancelling and rolling back", os.Stderr)
+	code := cli.Exit("quickstart", run(in.Context(), os.Stdout, 500*time.Millisecond), os.Stderr)
+	in.Stop()
+	os.Exit(in.Code(code))
 }
 
 // run plays both rollouts; step is how often the simulated service starts or stops a task.
@@ -75,7 +73,7 @@ func run(ctx context.Context, out io.Writer, step time.Duration) error {
 	start := time.Now()
 	res, err := deploy.Run(ctx, good, []deploy.Target{target}, opts)
 	if err != nil {
-		return fmt.Errorf("the good release failed: %w", err)
+		return fmt.Errorf("the good release did not go out (%s): %w", res.Outcome(), err)
 	}
 	first := res.Targets[0].Plan.(*ecs.Plan)
 	goodTook := time.Since(start).Round(100 * time.Millisecond)
@@ -83,12 +81,12 @@ func run(ctx context.Context, out io.Writer, step time.Duration) error {
 	fmt.Fprintln(out, "\n2. Rolling out shop:v3, whose image does not exist ...")
 	bad := deploy.Release{Version: "v3", Images: map[string]string{"shop": repo + ":v3"}}
 	start = time.Now()
-	_, err = deploy.Run(ctx, bad, []deploy.Target{target}, opts)
+	res, err = deploy.Run(ctx, bad, []deploy.Target{target}, opts)
 	if err == nil {
 		return errors.New("the broken release succeeded")
 	}
-	if !errors.Is(err, deploy.ErrRolledBack) {
-		return fmt.Errorf("the broken release was not rolled back: %w", err)
+	if ctx.Err() != nil || res.Outcome() != deploy.OutcomeRolledBack {
+		return fmt.Errorf("the broken release ended %s: %w", res.Outcome(), err)
 	}
 	badTook := time.Since(start).Round(100 * time.Millisecond)
 

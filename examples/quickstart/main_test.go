@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stevedore-dev/stevedore/internal/clitest"
 )
 
 func TestQuickstart(t *testing.T) {
@@ -22,4 +26,28 @@ func TestQuickstart(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
+}
+
+// SIGTERM during the first rollout cancels it, rolls it back, says so and exits 143.
+func TestSIGTERMRollsBack(t *testing.T) {
+	p := clitest.Start(t, clitest.Build(t, "examples/quickstart"), nil)
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(p.Stdout(), "updated service to shop:2") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first rollout did not start:\n%s", p.Stdout())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.Signal(syscall.SIGTERM)
+	code, _ := p.Wait(time.Minute)
+	if code != 143 || !strings.Contains(p.Stderr(), "quickstart: terminated: cancelling and rolling back") ||
+		!strings.Contains(p.Stdout(), "rollback rolled back") || !strings.Contains(p.Stderr(), "the good release did not go out (rolled back)") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, p.Stdout(), p.Stderr())
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	clitest.Cleanup()
+	os.Exit(code)
 }
