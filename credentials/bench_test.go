@@ -151,7 +151,7 @@ func BenchmarkCacheHitParallel(b *testing.B) {
 	})
 }
 
-// A 1 MiB build log through a Redactor masking 100 secrets (each in 7 forms), written in
+// A 1 MiB build log through a Redactor masking 100 secrets (each in every form it knows), written in
 // 4 KiB chunks; one secret in every 64 lines.
 func BenchmarkRedactor(b *testing.B) {
 	var secrets []credentials.Secret

@@ -38,19 +38,24 @@ type Redactor struct {
 	patterns []pattern
 	byFirst  [256][]int       // indexes into patterns, by first byte
 	byTwo    map[uint16][]int // indexes of patterns of two bytes or more, by their first two
-	byPct    [256][]int       // indexes of pct patterns, by each byte their encoding may start with
-	hasTwo   [1 << 10]uint64  // the keys of byTwo, as a bitset: most bytes are rejected here
-	single   [256]bool        // one-byte patterns
-	anyFlex  bool
-	long     [256]bool // some pattern of two bytes or more starts with this byte
-	maxLen   int       // the longest pattern
-	maxFlex  int       // the longest pattern that may run across lines
-	maxPct   int       // the longest URL-encodable value
-	buf      []byte
-	owners   []run // which writer each byte of buf came through, run by run
-	out      []segment
-	outBuf   []byte // what out's segments hold, reused
-	mask     []byte
+	// find looks plain patterns of four bytes or more up by their first four (many values
+	// share two: every hex form of "secret-..." starts with 73), the rest by their first two.
+	byFour  map[uint32][]int
+	twoFind map[uint16][]int
+	byPct   [256][]int      // indexes of pct patterns, by each byte their encoding may start with
+	hasTwo  [1 << 10]uint64 // the keys of byTwo, as a bitset: most bytes are rejected here
+	single  [256]bool       // one-byte patterns
+	starts  [256]bool       // some pattern, or a URL encoding of one, starts with this byte
+	anyFlex bool
+	long    [256]bool // some pattern of two bytes or more starts with this byte
+	maxLen  int       // the longest pattern
+	maxFlex int       // the longest pattern that may run across lines
+	maxPct  int       // the longest URL-encodable value
+	buf     []byte
+	owners  []run // which writer each byte of buf came through, run by run
+	out     []segment
+	outBuf  []byte // what out's segments hold, reused
+	mask    []byte
 }
 
 // pattern is one form of one secret. A flex pattern (base64) may be broken across lines: a
@@ -70,7 +75,7 @@ type segment struct{ w, from, to int }
 
 // NewRedactor returns a Redactor writing to w that masks secrets.
 func NewRedactor(w io.Writer, secrets ...Secret) *Redactor {
-	r := &Redactor{outs: []io.Writer{w}, mask: []byte(Redacted), byTwo: map[uint16][]int{}}
+	r := &Redactor{outs: []io.Writer{w}, mask: []byte(Redacted), byTwo: map[uint16][]int{}, byFour: map[uint32][]int{}, twoFind: map[uint16][]int{}}
 	r.Add(secrets...)
 	return r
 }
@@ -105,6 +110,7 @@ func (r *Redactor) Add(secrets ...Secret) {
 			return
 		}
 		seen[s] = true
+		r.starts[s[0]] = true
 		r.byFirst[s[0]] = append(r.byFirst[s[0]], len(r.patterns))
 		if len(s) == 1 {
 			r.single[s[0]] = true
@@ -112,6 +118,12 @@ func (r *Redactor) Add(secrets ...Secret) {
 			k := uint16(s[0])<<8 | uint16(s[1])
 			r.byTwo[k] = append(r.byTwo[k], len(r.patterns))
 			r.hasTwo[k>>6] |= 1 << (k & 63)
+			if !flex && len(s) >= 4 {
+				k4 := uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3])
+				r.byFour[k4] = append(r.byFour[k4], len(r.patterns))
+			} else {
+				r.twoFind[k] = append(r.twoFind[k], len(r.patterns))
+			}
 		}
 		r.patterns = append(r.patterns, pattern{b: []byte(s), flex: flex})
 		r.anyFlex = r.anyFlex || flex
@@ -127,12 +139,17 @@ func (r *Redactor) Add(secrets ...Secret) {
 		}
 		k := len(r.patterns)
 		r.patterns = append(r.patterns, pattern{b: []byte(v), pct: true})
+		r.starts[v[0]], r.starts['%'] = true, true
+		if v[0] == ' ' {
+			r.starts['+'] = true
+		}
 		r.maxPct = max(r.maxPct, len(v))
 		switch {
 		case len(v) > 1 && isAlnum(rune(v[0])) && isAlnum(rune(v[1])):
 			// No encoder escapes letters and digits: the encoding starts with these two.
 			key := uint16(v[0])<<8 | uint16(v[1])
 			r.byTwo[key] = append(r.byTwo[key], k)
+			r.twoFind[key] = append(r.twoFind[key], k)
 			r.hasTwo[key>>6] |= 1 << (key & 63)
 			r.long[v[0]] = true
 		case isAlnum(rune(v[0])):
@@ -441,6 +458,9 @@ func (r *Redactor) find(i int) (pos, n int, flex bool) {
 	last := len(buf) - 1
 	for j := i; j <= last; j++ {
 		b := buf[j]
+		if !r.starts[b] {
+			continue
+		}
 		if r.single[b] {
 			n = 1
 		}
@@ -451,9 +471,17 @@ func (r *Redactor) find(i int) (pos, n int, flex bool) {
 		}
 		if j < last {
 			if key := uint16(b)<<8 | uint16(buf[j+1]); r.hasTwo[key>>6]&(1<<(key&63)) != 0 {
-				for _, k := range r.byTwo[key] {
+				for _, k := range r.twoFind[key] {
 					if m := r.match(buf[j:], k); m > n {
 						n, flex = m, r.patterns[k].flex
+					}
+				}
+				if j+3 <= last {
+					k4 := uint32(key)<<16 | uint32(buf[j+2])<<8 | uint32(buf[j+3])
+					for _, k := range r.byFour[k4] {
+						if m := r.match(buf[j:], k); m > n {
+							n, flex = m, false
+						}
 					}
 				}
 			}
