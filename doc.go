@@ -1,15 +1,38 @@
 // Package stevedore ships a build to AWS from Go, in-process: no aws CLI, no jq, no kubectl.
+// This package holds no code; the work is split into small packages.
 //
-// The work is split into small packages:
+// The contract and the runner:
 //
-//   - [github.com/stevedore-dev/stevedore/deploy] holds the contract every target implements
-//     (plan, apply, roll back), the [deploy.Release] value that says what ships, typed progress
-//     events, errors usable with errors.Is, and [deploy.Run], which plans, applies and, on
-//     failure, timeout or cancellation, rolls back one target or several.
+//   - [github.com/stevedore-dev/stevedore/deploy] holds what every target implements (plan,
+//     apply, roll back), the [github.com/stevedore-dev/stevedore/deploy.Release] that says what
+//     ships, typed progress events, errors usable with errors.Is, and
+//     [github.com/stevedore-dev/stevedore/deploy.Run], which plans, applies and, on failure,
+//     timeout, cancellation or a panic, rolls back one target or several, latest first;
+//     [github.com/stevedore-dev/stevedore/deploy.Result.Outcome] says where the release ended.
+//
+// The targets:
+//
 //   - [github.com/stevedore-dev/stevedore/targets/ecs] rolls a release out to an ECS service:
 //     it renders the task definition with gjson/sjson, registers it once, updates the service,
-//     waits until the new revision is the only one running, explains failures, and rolls back.
+//     waits on the deployment it started, explains failures, and rolls back.
+//   - [github.com/stevedore-dev/stevedore/targets/ec2] rolls a release across an EC2 fleet
+//     with SSM Run Command: strategies, verify waves, every invocation checked, rollback of the
+//     instances reached.
+//   - [github.com/stevedore-dev/stevedore/targets/eks] sets images on a Kubernetes Deployment,
+//     StatefulSet or DaemonSet (on EKS or any cluster) through a small REST client, reads
+//     kubeconfigs as kubectl does, waits with kubectl's rules, fails fast, and undoes.
 //
-// Runnable programs live under examples/: quickstart (no AWS account needed) and ecs-rollout,
-// the classic CodeBuild "describe, jq, register, update-service" script as a Go program.
+// Secrets:
+//
+//   - [github.com/stevedore-dev/stevedore/credentials] reads, writes and resolves secrets from
+//     Secrets Manager and Parameter Store, caches them, and masks them in logs.
+//   - [github.com/stevedore-dev/stevedore/credentials/credentialstest] is the conformance suite
+//     every credentials.Store passes; run it on yours.
+//
+// Runnable programs live under examples/: quickstart (no AWS account needed), ecs-rollout
+// (the classic CodeBuild "describe, jq, register, update-service" script as a Go program),
+// ec2-rollout, eks-rollout (also a kubeconfig exec plugin), and secrets (get, put, exec with
+// masked output, CodeBuild source credentials). The internal/ packages are the in-process
+// AWS fakes the tests drive the real SDK clients against, the moto and Kubernetes test
+// servers, and helpers the programs share.
 package stevedore
