@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/codebuild"
@@ -204,4 +205,22 @@ func ExampleNewSecretsManager() {
 		log.Fatal(err)
 	}
 	fmt.Println("now", e.Version, "before", prev.Version)
+}
+
+// Writer joins a second output to the Redactor's stream: a command's stdout and stderr end in
+// one log, so a value split between them is masked too, and each byte still goes where it
+// was written.
+func ExampleRedactor_Writer() {
+	var stdout, stderr strings.Builder
+	r := credentials.NewRedactor(&stdout, credentials.NewSecret("hunter2-prod"))
+	errOut := r.Writer(&stderr)
+	fmt.Fprint(r, "password: hunt")
+	fmt.Fprint(errOut, "er2-pr")
+	fmt.Fprint(r, "od\n")
+	fmt.Fprint(errOut, "done\n")
+	r.Close()
+	fmt.Printf("stdout %q\nstderr %q\n", stdout.String(), stderr.String())
+	// Output:
+	// stdout "password: [redacted]\n"
+	// stderr "done\n"
 }

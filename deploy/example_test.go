@@ -79,3 +79,16 @@ func ExampleOptions_dryRun() {
 	// +v2
 	// running v1
 }
+
+// Outcome says where a release of several targets ended: errors.Is(err, ErrRolledBack) is
+// true when any one target rolled back, even if another was left on the new release.
+func ExampleResult_Outcome() {
+	web := &memTarget{name: "mem:web", running: "v1"}
+	api := &memTarget{name: "mem:api", running: "v1", broken: map[string]bool{"v2": true}}
+	res, err := deploy.Run(context.Background(), deploy.Release{Version: "v2"}, []deploy.Target{web, api}, &deploy.Options{Concurrency: 1})
+	fmt.Println(res.Outcome(), "- web runs", web.running, "- api runs", api.running)
+	fmt.Println("failed:", errors.Is(err, deploy.ErrFailed))
+	// Output:
+	// rolled back - web runs v1 - api runs v1
+	// failed: true
+}

@@ -93,3 +93,21 @@ func ExampleServiceStatus() {
 	// Output:
 	// true ECS rolled the service back to web:7 by itself: ECS deployment circuit breaker: tasks failed to start.
 }
+
+// A newer deployment of another revision that is not ECS's own rollback is someone else's:
+// the wait judges the deployment it started, and stops following this one.
+func ExampleServiceStatus_superseded() {
+	since := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	want := ecs.Want{TaskDefinition: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:8", DeploymentID: "ecs-svc/111", Since: since,
+		Previous: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7"}
+	svc := types.Service{Status: aws.String("ACTIVE"), DesiredCount: 2, RunningCount: 2, Deployments: []types.Deployment{
+		{Id: aws.String("ecs-svc/222"), Status: aws.String("PRIMARY"), TaskDefinition: aws.String("arn:aws:ecs:us-east-1:123456789012:task-definition/web:9"),
+			CreatedAt: aws.Time(since.Add(time.Minute)), DesiredCount: 2, RolloutState: types.DeploymentRolloutStateInProgress},
+		{Id: aws.String("ecs-svc/111"), Status: aws.String("ACTIVE"), TaskDefinition: aws.String(want.TaskDefinition), CreatedAt: aws.Time(since),
+			RunningCount: 2, DesiredCount: 2, RolloutState: types.DeploymentRolloutStateInProgress},
+	}}
+	st := ecs.ServiceStatus(svc, want)
+	fmt.Println(st.Superseded, st.Message)
+	// Output:
+	// true another writer updated the service to web:9 (deployment ecs-svc/222) after this deploy started; this deploy stops following it and leaves it as that writer set it
+}

@@ -32,16 +32,18 @@ func ExampleConnectEKS() {
 	}
 }
 
+// LoadKubeconfig reads kubeconfigs as kubectl does: "" means KUBECONFIG, else ~/.kube/config;
+// the current context unless one is named; the context's namespace for targets given none.
 func ExampleLoadKubeconfig() {
-	cfg, err := eks.LoadKubeconfig("/home/ci/.kube/config", nil)
+	cfg, err := eks.LoadKubeconfig("", &eks.KubeconfigOptions{Context: "staging"})
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // names a missing context, cluster or user, and the files searched
 	}
 	client, err := eks.NewClient(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = eks.New(client, eks.StatefulSet, "data", "postgres", nil)
+	_ = eks.New(client, eks.StatefulSet, "", "postgres", nil) // in the context's namespace
 }
 
 func ExampleStatus() {

@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tidwall/gjson"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/stevedore-dev/stevedore/internal/kubetest"
 )
@@ -572,4 +575,40 @@ func TestExecInfoCarriesTheCluster(t *testing.T) {
 	if _, has := decodeExecInfo(t, src.(*execPlugin).info)["spec"].(map[string]any)["cluster"]; has {
 		t.Error("the cluster is passed without provideClusterInfo")
 	}
+}
+
+// FuzzKubeconfig: whatever the bytes, reading them does not panic; what is read survives being
+// written and read again; and an exec entry made natively always names a cluster.
+func FuzzKubeconfig(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "kubeconfig", "*.*"))
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("users:\n- name: u\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: aws, args: [eks, get-token, --cluster-name, x]}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kc, err := parseKubeconfig("fuzz/config", data)
+		if err != nil {
+			return
+		}
+		out, err := yaml.Marshal(kc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := parseKubeconfig("fuzz/config", out)
+		if err != nil {
+			t.Fatalf("read back %s: %v", out, err)
+		}
+		if d := cmp.Diff(kc, again, cmpopts.EquateEmpty()); d != "" {
+			t.Fatalf("written and read again, it changed (-first +again):\n%s", d)
+		}
+		for _, u := range kc.Users {
+			if u.User.Exec != nil {
+				if tok, ok := nativeEKS(u.User.Exec); ok && tok.cluster == "" {
+					t.Fatalf("a native EKS entry with no cluster: %+v", u.User.Exec)
+				}
+			}
+		}
+	})
 }
