@@ -65,8 +65,7 @@ func TestPackageDoc(t *testing.T) {
 	}
 	p.LookupSym = func(recv, name string) bool { return false }
 	links := 0
-	var walk func(ts []comment.Text)
-	walk = func(ts []comment.Text) {
+	walk := func(ts []comment.Text) {
 		for _, tx := range ts {
 			switch x := tx.(type) {
 			case *comment.DocLink:

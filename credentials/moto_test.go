@@ -84,7 +84,7 @@ func TestResolveMoto(t *testing.T) {
 	sm, ps := motoSM(t), motoSSM(t)
 	smStore := credentials.NewSecretsManager(sm, &credentials.SecretsManagerOptions{ForceDelete: true})
 	psStore := credentials.NewParameterStore(ps, nil)
-	base := "/resolve/" + runID
+	base := fmt.Sprintf("/resolve/%s-%d", runID, time.Now().UnixNano()%1e9) // fresh under -count too
 	first, err := smStore.Put(ctx, base+"/db", credentials.NewSecret(`{"username":"admin","password":"old"}`))
 	if err != nil {
 		t.Fatal(err)

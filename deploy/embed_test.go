@@ -29,7 +29,8 @@ func TestRunPanicIsThatTargetsFailure(t *testing.T) {
 				if where == "rollback" {
 					bad.applyErr = errors.New("tasks keep stopping")
 				}
-				res, err := deploy.Run(t.Context(), rel, []deploy.Target{ok, bad}, &deploy.Options{Logger: log})
+				// One at a time: ok has applied when bad panics, so there is something to roll back.
+				res, err := deploy.Run(t.Context(), rel, []deploy.Target{ok, bad}, &deploy.Options{Logger: log, Concurrency: 1})
 				if err == nil {
 					t.Fatal("Run returned nil after a target panicked")
 				}
@@ -55,7 +56,7 @@ func TestRunPanicIsThatTargetsFailure(t *testing.T) {
 					if !res.Targets[0].RolledBack {
 						t.Errorf("ok was not rolled back: %v", ok.events())
 					}
-					if !strings.Contains(err.Error(), "assignment to entry in nil map") {
+					if !strings.Contains(err.Error(), "index out of range") {
 						t.Errorf("the panic value is not in the error: %v", err)
 					}
 				case "rollback":

@@ -92,8 +92,7 @@ func (p *fakePlan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
 	t.record("apply")
 	if t.panicIn == "apply" {
-		var m map[string]int
-		m["nil map"]++ // a runtime error, as a buggy target would make
+		_ = t.log[len(t.log)+1] // a runtime error, as a buggy target would make
 	}
 	if t.inFlight != nil {
 		n := t.inFlight.Add(1)
