@@ -43,6 +43,7 @@ type Result struct {
 type TargetResult struct {
 	Target     string
 	Plan       Plan  // nil when planning failed
+	Changed    bool  // the plan would change something (Plan.Changed, asked once)
 	Started    bool  // Apply was called
 	Applied    bool  // Apply returned without error, and no rollback undid it
 	RolledBack bool  // Rollback ran and succeeded
@@ -76,8 +77,8 @@ func (r *Result) Outcome() Outcome {
 	for _, tr := range r.Targets {
 		switch {
 		case tr.Applied && tr.Err == nil:
-			changed = changed || (tr.Plan != nil && tr.Plan.Changed())
-		case tr.RolledBack || !tr.Started || tr.Plan == nil || !tr.Plan.Changed():
+			changed = changed || tr.Changed
+		case tr.RolledBack || !tr.Started || !tr.Changed:
 			all = false // restored, or never changed
 		default:
 			return OutcomePartial // started, changed, failed and not restored
@@ -172,7 +173,7 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 			emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
 			return
 		}
-		tr.Plan = p
+		tr.Plan, tr.Changed = p, changed[i]
 		msg := "no change"
 		if changed[i] {
 			msg = "change planned"
