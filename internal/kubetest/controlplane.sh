@@ -356,27 +356,29 @@ stop() {
     fi
   done
   # Wait for each to exit; KILL what is left after the grace period, and wait for that too.
-  for i in $(seq 1 $((grace * 10))); do
+  gone "$dir" "$grace" ${pids[@]+"${pids[@]}"} && return 0
+  log "still running after ${grace}s, killing: ${left[*]}"
+  for pid in "${left[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  gone "$dir" 10 "${left[@]}" && return 0
+  log "could not stop: ${left[*]}"
+  return 1
+}
+
+# gone DIR SECONDS PID...: wait up to SECONDS for the PIDs of DIR to exit; those still running
+# are left in the array left.
+gone() {
+  local dir=$1 secs=$2 i pid
+  shift 2
+  left=("$@")
+  for i in $(seq 1 $((secs * 10))); do
     local alive=()
-    for pid in ${pids[@]+"${pids[@]}"}; do
+    for pid in ${left[@]+"${left[@]}"}; do
       if ours "$pid" "$dir"; then alive+=("$pid"); fi
     done
-    pids=(${alive[@]+"${alive[@]}"})
-    [ ${#pids[@]} -eq 0 ] && return 0
+    left=(${alive[@]+"${alive[@]}"})
+    [ ${#left[@]} -eq 0 ] && return 0
     sleep 0.1
   done
-  log "still running after ${grace}s, killing: ${pids[*]}"
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  for i in $(seq 1 100); do
-    local alive=()
-    for pid in "${pids[@]}"; do
-      if ours "$pid" "$dir"; then alive+=("$pid"); fi
-    done
-    pids=(${alive[@]+"${alive[@]}"})
-    [ ${#pids[@]} -eq 0 ] && return 0
-    sleep 0.1
-  done
-  log "could not stop: ${pids[*]}"
   return 1
 }
 

@@ -30,19 +30,24 @@ func (e *env) otherWriter(t *testing.T) {
 	}
 }
 
+// meanwhile runs f 30 s after this deploy's UpdateService, while the deploy waits.
+func (e *env) meanwhile(f func()) {
+	go func() {
+		for e.srv.Calls("UpdateService") < 1 {
+			time.Sleep(time.Second)
+		}
+		time.Sleep(30 * time.Second)
+		f()
+	}()
+}
+
 // Two writers on one service: the deploy that is overtaken fails saying so, and does not
 // roll back over the newer writer's release.
 func TestAnotherWriterSupersedesTheWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, true)
 		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: time.Minute})
-		go func() {
-			for e.srv.Calls("UpdateService") < 1 {
-				time.Sleep(time.Second)
-			}
-			time.Sleep(30 * time.Second)
-			e.otherWriter(t)
-		}()
+		e.meanwhile(func() { e.otherWriter(t) })
 		res, log, err := run(t, e, nil, nil)
 		if !errors.Is(err, deploy.ErrSuperseded) || errors.Is(err, deploy.ErrRolledBack) {
 			t.Fatalf("err = %v, want ErrSuperseded and no rollback\n%s", err, log.text())
@@ -94,16 +99,12 @@ func TestAnotherWriterRestoringThePreviousRevision(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, true)
 		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: time.Minute})
-		go func() {
-			for e.srv.Calls("UpdateService") < 1 {
-				time.Sleep(time.Second)
-			}
-			time.Sleep(30 * time.Second)
+		e.meanwhile(func() {
 			if _, err := e.client.UpdateService(context.Background(), &awsecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("web"),
 				TaskDefinition: aws.String("web:1")}); err != nil {
 				t.Error(err)
 			}
-		}()
+		})
 		_, log, err := run(t, e, nil, nil)
 		if !errors.Is(err, deploy.ErrSuperseded) || errors.Is(err, deploy.ErrRolledBack) {
 			t.Fatalf("err = %v, want ErrSuperseded and no rollback of ours\n%s", err, log.text())

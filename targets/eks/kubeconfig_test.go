@@ -428,37 +428,32 @@ func clientFor(t *testing.T, kubeconfig string) *Client {
 	return c
 }
 
-// An exec plugin's credential is kept until its expirationTimestamp and no longer.
+// An exec plugin's credential is kept until its expirationTimestamp and no longer: the
+// plugin runs for three requests as many times as the credential needs, one row per case.
 func TestExecPluginCaching(t *testing.T) {
 	k := kubetest.Get(t)
-	cred := func(expires string) string {
-		return `printf '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"` + k.Token + `"` + expires + `}}'` + "\n"
+	expiring := func(d time.Duration) string {
+		return `,"expirationTimestamp":"` + time.Now().Add(d).UTC().Format(time.RFC3339) + `"`
 	}
-	kc, runs := writePlugin(t, cred(""), "")
-	c := clientFor(t, kc)
-	for range 3 {
-		readNamespace(t, c, "default")
-	}
-	if n := countRuns(t, runs); n != 1 {
-		t.Errorf("a credential without expiry: the plugin ran %d times for 3 requests, want 1", n)
-	}
-
-	kc, runs = writePlugin(t, cred(`,"expirationTimestamp":"`+time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)+`"`), "")
-	c = clientFor(t, kc)
-	for range 3 {
-		readNamespace(t, c, "default")
-	}
-	if n := countRuns(t, runs); n != 3 {
-		t.Errorf("an expired credential: the plugin ran %d times for 3 requests, want 3", n)
-	}
-
-	kc, runs = writePlugin(t, cred(`,"expirationTimestamp":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"`), "")
-	c = clientFor(t, kc)
-	for range 3 {
-		readNamespace(t, c, "default")
-	}
-	if n := countRuns(t, runs); n != 1 {
-		t.Errorf("a credential valid for an hour: the plugin ran %d times for 3 requests, want 1", n)
+	for _, tc := range []struct {
+		name    string
+		expires string
+		runs    int
+	}{
+		{"no expiry", "", 1},
+		{"expired", expiring(-time.Minute), 3},
+		{"valid for an hour", expiring(time.Hour), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kc, runs := writePlugin(t, `printf '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"`+k.Token+`"`+tc.expires+`}}'`+"\n", "")
+			c := clientFor(t, kc)
+			for range 3 {
+				readNamespace(t, c, "default")
+			}
+			if n := countRuns(t, runs); n != tc.runs {
+				t.Errorf("the plugin ran %d times for 3 requests, want %d", n, tc.runs)
+			}
+		})
 	}
 }
 
