@@ -380,76 +380,54 @@ func skipBreak(b []byte, j int) int {
 	return j
 }
 
-// match returns how many bytes of s pattern k matches from its start, or 0.
-func (r *Redactor) match(s []byte, k int) int {
+// scan matches pattern k against the start of s: how many bytes of s it takes, 0 when s
+// does not start with it, -1 when s ends while it still could (the next write may finish it).
+func (r *Redactor) scan(s []byte, k int) int {
 	p := r.patterns[k]
-	if p.pct {
+	switch {
+	case p.pct:
 		j := 0
 		for _, c := range p.b {
 			n := pctByte(s, j, c)
 			if n <= 0 {
-				return 0
+				return n
 			}
 			j += n
 		}
 		return j
-	}
-	if !p.flex {
+	case p.flex:
+		j := 0
+		for i, c := range p.b {
+			if i > 0 {
+				if j = skipBreak(s, j); j == len(s)-1 && s[j] == '\r' {
+					return -1 // the rest may come after the line break
+				}
+			}
+			if j == len(s) {
+				return -1
+			}
+			if s[j] != c {
+				return 0
+			}
+			j++
+		}
+		return j
+	case len(s) >= len(p.b):
 		if bytes.HasPrefix(s, p.b) {
 			return len(p.b)
 		}
 		return 0
+	case bytes.HasPrefix(p.b, s):
+		return -1
 	}
-	j := 0
-	for i, c := range p.b {
-		if i > 0 {
-			j = skipBreak(s, j)
-		}
-		if j >= len(s) || s[j] != c {
-			return 0
-		}
-		j++
-	}
-	return j
+	return 0
 }
 
+// match returns how many bytes of s pattern k matches from its start, or 0.
+func (r *Redactor) match(s []byte, k int) int { return max(r.scan(s, k), 0) }
+
 // isPrefix reports whether s could be the start of pattern k, completed by later bytes.
-func (r *Redactor) isPrefix(s []byte, k int) bool {
-	p := r.patterns[k]
-	if p.pct {
-		j := 0
-		for _, c := range p.b {
-			switch n := pctByte(s, j, c); {
-			case n < 0:
-				return true
-			case n == 0:
-				return false
-			default:
-				j += n
-			}
-		}
-		return false
-	}
-	if !p.flex {
-		return len(s) < len(p.b) && bytes.HasPrefix(p.b, s)
-	}
-	j := 0
-	for i, c := range p.b {
-		if i > 0 {
-			if j = skipBreak(s, j); j == len(s) || j == len(s)-1 && s[j] == '\r' {
-				return true // the rest of the pattern may come after the line break
-			}
-		}
-		if j == len(s) {
-			return true
-		}
-		if s[j] != c {
-			return false
-		}
-		j++
-	}
-	return false // the whole pattern is there: a match, not a prefix
-}
+func (r *Redactor) isPrefix(s []byte, k int) bool { return r.scan(s, k) < 0 }
 
 // find returns the leftmost, then longest, whole pattern in r.buf[i:] and whether it is an
 // encoding that may run across lines, or -1.

@@ -270,7 +270,6 @@ type execPlugin struct {
 
 	mu   sync.Mutex
 	cred *execCredential
-	runs int
 }
 
 type execCredential struct {
@@ -377,7 +376,6 @@ func (p *execPlugin) run(ctx context.Context) (*execCredential, error) {
 	stdout, stderr := &capWriter{n: maxPluginOutput}, &tailWriter{n: 2048}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = 5 * time.Second // a child left holding the pipes does not hold us
-	p.runs++
 	if err := cmd.Run(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
 			hint := p.cfg.InstallHint

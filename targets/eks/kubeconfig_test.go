@@ -389,7 +389,7 @@ func TestKubeconfigErrors(t *testing.T) {
 }
 
 // writePlugin writes an exec plugin script and a kubeconfig that runs it for the control plane.
-func writePlugin(t *testing.T, script, execExtra string) (kubeconfig, runs string) {
+func writePlugin(t *testing.T, script string) (kubeconfig, runs string) {
 	t.Helper()
 	k := kubetest.Get(t)
 	dir := t.TempDir()
@@ -399,7 +399,7 @@ func writePlugin(t *testing.T, script, execExtra string) (kubeconfig, runs strin
 	}
 	kubeconfig = filepath.Join(dir, "config")
 	body := "clusters:\n- name: k\n  cluster:\n    server: " + k.Endpoint + "\n    certificate-authority-data: " + base64.StdEncoding.EncodeToString(k.CA) + "\n" +
-		"users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: ./plugin\n" + execExtra +
+		"users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: ./plugin\n" +
 		"contexts:\n- name: c\n  context: {cluster: k, user: u}\ncurrent-context: c\n"
 	if err := os.WriteFile(kubeconfig, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -445,7 +445,7 @@ func TestExecPluginCaching(t *testing.T) {
 		{"valid for an hour", expiring(time.Hour), 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			kc, runs := writePlugin(t, `printf '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"`+k.Token+`"`+tc.expires+`}}'`+"\n", "")
+			kc, runs := writePlugin(t, `printf '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"`+k.Token+`"`+tc.expires+`}}'`+"\n")
 			c := clientFor(t, kc)
 			for range 3 {
 				readNamespace(t, c, "default")
@@ -464,7 +464,7 @@ func TestExecPluginRunsAgainOn401(t *testing.T) {
 	script := `if [ "$(grep -c run "$RUNS")" -le 1 ]; then tok=stale; else tok=` + k.Token + `; fi
 printf '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"%s"}}' "$tok"
 `
-	kc, runs := writePlugin(t, script, "")
+	kc, runs := writePlugin(t, script)
 	c := clientFor(t, kc)
 	readNamespace(t, c, "default")
 	if n := countRuns(t, runs); n != 2 {
@@ -475,14 +475,14 @@ printf '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1be
 // A plugin that fails, prints nonsense or is missing: the error names the user, the plugin
 // and what went wrong, with the plugin's stderr.
 func TestExecPluginFailures(t *testing.T) {
-	for _, tc := range []struct{ name, script, extra, want string }{
-		{"exits non-zero", "echo 'token expired; run sso login' >&2\nexit 3\n", "", `/plugin failed: exit status 3: token expired; run sso login`},
-		{"prints no JSON", "echo hello\n", "", "did not print an ExecCredential as JSON"},
-		{"prints another apiVersion", `echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"x"}}'` + "\n", "", `printed apiVersion "client.authentication.k8s.io/v1"; the kubeconfig asks for "client.authentication.k8s.io/v1beta1"`},
-		{"prints no credential", `echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{}}'` + "\n", "", "printed neither a token nor a client certificate"},
+	for _, tc := range []struct{ name, script, want string }{
+		{"exits non-zero", "echo 'token expired; run sso login' >&2\nexit 3\n", `/plugin failed: exit status 3: token expired; run sso login`},
+		{"prints no JSON", "echo hello\n", "did not print an ExecCredential as JSON"},
+		{"prints another apiVersion", `echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"x"}}'` + "\n", `printed apiVersion "client.authentication.k8s.io/v1"; the kubeconfig asks for "client.authentication.k8s.io/v1beta1"`},
+		{"prints no credential", `echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{}}'` + "\n", "printed neither a token nor a client certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			kc, _ := writePlugin(t, tc.script, tc.extra)
+			kc, _ := writePlugin(t, tc.script)
 			c := clientFor(t, kc)
 			_, err := c.get(context.Background(), "/api/v1/namespaces/default")
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `user "u": the exec plugin `) {
@@ -490,7 +490,7 @@ func TestExecPluginFailures(t *testing.T) {
 			}
 		})
 	}
-	kc, _ := writePlugin(t, "", "")
+	kc, _ := writePlugin(t, "")
 	b, _ := os.ReadFile(kc)
 	_ = os.WriteFile(kc, bytes.Replace(b, []byte("command: ./plugin"), []byte("command: stevedore-no-such-plugin\n      installHint: brew install stevedore-no-such-plugin"), 1), 0o600)
 	_, err := clientFor(t, kc).get(context.Background(), "/api/v1/namespaces/default")

@@ -129,7 +129,8 @@ func (t *Target) ctxErr(err error, op string) error {
 	return deploy.Wrap(kind, t.Name(), op, err, "")
 }
 
-// setImages returns the template with images set by container name.
+// setImages returns the template with images set by container name. The images were
+// checked when the plan was made.
 func setImages(tpl string, images map[string]string) (string, error) {
 	type ref struct{ path, name string }
 	var all []ref
@@ -146,9 +147,6 @@ func setImages(tpl string, images map[string]string) (string, error) {
 	out := tpl
 	for _, n := range names {
 		img := images[n]
-		if _, err := imageref.Parse(img); err != nil {
-			return "", fmt.Errorf("container %q: %v", n, err)
-		}
 		var hit []string
 		for _, r := range all {
 			if n == r.name || n == "" && len(all) == 1 {

@@ -61,7 +61,7 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	}
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "restoring the pod template the plan observed"})
 	if t.kind == Deployment && p.revision != "" {
-		out, done, err := p.undoDeployment(ctx)
+		out, done, err := p.undoDeployment(ctx, raw)
 		if err != nil {
 			return err
 		}
@@ -121,9 +121,10 @@ func (p *Plan) deleteStuckPods(ctx context.Context, revision string) error {
 // returns the Deployment as stored. It reports false when that ReplicaSet is gone, so the
 // caller restores the template instead. A patch that fails transiently is made again from a
 // fresh read: if it landed, the fresh read shows the old template and there is nothing to do.
-func (p *Plan) undoDeployment(ctx context.Context) ([]byte, bool, error) {
+func (p *Plan) undoDeployment(ctx context.Context, raw []byte) ([]byte, bool, error) {
 	for attempt := 0; ; attempt++ {
-		out, done, err := p.undoOnce(ctx)
+		out, done, err := p.undoOnce(ctx, raw)
+		raw = nil // a retry reads again
 		if err == nil || !transient(err) || attempt+1 >= maxTransientWrites {
 			return out, done, err
 		}
@@ -134,11 +135,14 @@ func (p *Plan) undoDeployment(ctx context.Context) ([]byte, bool, error) {
 	}
 }
 
-func (p *Plan) undoOnce(ctx context.Context) ([]byte, bool, error) {
+// undoOnce makes one undo from raw, the Deployment as just read, or reads it when raw is nil.
+func (p *Plan) undoOnce(ctx context.Context, raw []byte) ([]byte, bool, error) {
 	t := p.t
-	raw, err := t.c.get(ctx, t.path)
-	if err != nil {
-		return nil, false, t.apiErr("read the deployment", err)
+	if raw == nil {
+		var err error
+		if raw, err = t.c.get(ctx, t.path); err != nil {
+			return nil, false, t.apiErr("read the deployment", err)
+		}
 	}
 	dep := gjson.ParseBytes(raw)
 	if dep.Get("spec.paused").Bool() {
