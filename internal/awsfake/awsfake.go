@@ -58,11 +58,14 @@ type Fault struct {
 	Message string
 	Times   int  // how many calls it answers; < 0 means all
 	Reset   bool // no answer: the connection is reset (through Client's transport)
+	// Lost makes the fake carry the call out and then lose its answer (a reset connection):
+	// what a client sees when a response is dropped after the service acted.
+	Lost bool
 }
 
 // Write answers with f.
 func (f *Fault) Write(w http.ResponseWriter) {
-	if f.Reset {
+	if f.Reset || f.Lost {
 		w.Header().Set(resetHeader, "1")
 		return
 	}

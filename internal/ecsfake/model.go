@@ -73,11 +73,12 @@ type service struct {
 	status                string
 	desired               int
 	taskDef               string
-	circuitBreaker        bool
-	rollback              bool
+	config                map[string]any // deploymentConfiguration, as the wire has it
 	controller            string
-	deployments           []*deployment // PRIMARY first
-	events                []event       // newest first
+	deployments           []*deployment  // PRIMARY first
+	current               *svcDeployment // the latest service deployment
+	revisions             int            // service revisions made so far
+	events                []event        // newest first
 	lastStep              time.Time
 	network               map[string]any
 	launchType            string
@@ -91,6 +92,7 @@ type deployment struct {
 	rolloutState        string
 	rolloutReason       string
 	created, updated    time.Time
+	rev                 *revision // the service revision it runs
 }
 
 type event struct {
@@ -201,6 +203,9 @@ type ServiceSpec struct {
 	DesiredCount                  int
 	CircuitBreaker, Rollback      bool
 	Controller                    string // ECS (default), CODE_DEPLOY or EXTERNAL
+	// DeploymentConfiguration is more of the service's deploymentConfiguration as wire JSON
+	// (say {"strategy":"BLUE_GREEN","bakeTimeInMinutes":5}); its keys win over the above.
+	DeploymentConfiguration string
 }
 
 // CreateService adds a settled service.
@@ -218,14 +223,27 @@ func (s *Server) CreateService(spec ServiceSpec) error {
 	if spec.Controller == "" {
 		spec.Controller = "ECS"
 	}
+	config := map[string]any{
+		"deploymentCircuitBreaker": map[string]any{"enable": spec.CircuitBreaker, "rollback": spec.Rollback},
+		"maximumPercent":           200, "minimumHealthyPercent": 100, "strategy": "ROLLING",
+	}
+	if spec.DeploymentConfiguration != "" {
+		if err := json.Unmarshal([]byte(spec.DeploymentConfiguration), &config); err != nil {
+			return err
+		}
+	}
 	now := s.now()
 	svc := &service{name: spec.Name, arn: fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", Region, Account, c.name, spec.Name),
 		clusterArn: c.arn, status: "ACTIVE", desired: spec.DesiredCount, taskDef: td.arn,
-		circuitBreaker: spec.CircuitBreaker, rollback: spec.Rollback, controller: spec.Controller, lastStep: now,
+		config: config, controller: spec.Controller, lastStep: now,
 		launchType: "FARGATE", network: map[string]any{"awsvpcConfiguration": map[string]any{"subnets": []string{"subnet-0a1b2c3d"}, "assignPublicIp": "DISABLED"}}}
 	d := &deployment{id: "ecs-svc/" + s.nextID(), status: "PRIMARY", taskDef: td.arn, desired: spec.DesiredCount,
 		running: spec.DesiredCount, rolloutState: "COMPLETED", rolloutReason: "ECS deployment completed.", created: now, updated: now}
 	svc.deployments = []*deployment{d}
+	sd := s.newServiceDeployment(svc, d, now)
+	sd.status, sd.started, sd.finished, sd.stage = "SUCCESSFUL", now, now, ""
+	sd.reason = "Service deployment completed successfully."
+
 	for i := 0; i < spec.DesiredCount; i++ {
 		s.startTask(c, svc, d, td, now)
 	}
@@ -284,114 +302,7 @@ func stopTask(t *task, at time.Time, reason string) {
 	t.lastStatus, t.desiredStatus, t.stoppedReason, t.stopped = "STOPPED", "STOPPED", reason, at
 }
 
-// advance moves a service's deployments forward to now, one step at a time.
-func (s *Server) advance(c *cluster, svc *service) {
-	now := s.now()
-	for {
-		p := svc.deployments[0]
-		td := s.taskDefs[p.taskDef]
-		b := s.behaviorOf(td)
-		step := b.StartEvery
-		if step <= 0 {
-			step = s.StepInterval
-		}
-		if p.rolloutState != "IN_PROGRESS" && len(svc.deployments) == 1 {
-			svc.lastStep = now
-			return
-		}
-		if p.rolloutState == "FAILED" { // circuit breaker tripped without rollback: stays failed
-			svc.lastStep = now
-			return
-		}
-		next := svc.lastStep.Add(step)
-		if next.After(now) {
-			return
-		}
-		svc.lastStep = next
-		s.step(c, svc, p, td, b, next)
-	}
-}
-
-func (s *Server) step(c *cluster, svc *service, p *deployment, td *taskDef, b Behavior, at time.Time) {
-	p.updated = at
-	if b.Fail {
-		t := s.startTask(c, svc, p, td, at)
-		reason := b.StoppedReason
-		if reason == "" {
-			reason = "Essential container in task exited"
-		}
-		for i, img := range td.images() {
-			if s.behaviors[img].Fail && i < len(t.containers) { // only the failing image's container is to blame
-				t.containers[i].reason = b.ContainerReason
-				t.containers[i].exitCode = b.ExitCode
-			}
-		}
-		stopTask(t, at, reason)
-		p.failed++
-		svc.addEvent(at, fmt.Sprintf("(service %s) has started 1 tasks: (task %s).", svc.name, t.arn[strings.LastIndex(t.arn, "/")+1:]))
-		threshold := max(3, min(200, (svc.desired+1)/2))
-		if svc.circuitBreaker && p.failed >= threshold {
-			p.rolloutState = "FAILED"
-			p.rolloutReason = "ECS deployment circuit breaker: tasks failed to start."
-			svc.addEvent(at, fmt.Sprintf("(service %s) (deployment %s) deployment failed: tasks failed to start.", svc.name, p.id))
-			// ECS rolls back to the last deployment that COMPLETED, which need not be the one
-			// this deployment replaced (that one may itself have been in progress).
-			var prev *deployment
-			for _, d := range svc.deployments[1:] {
-				if d.rolloutState == "COMPLETED" {
-					prev = d
-					break
-				}
-			}
-			if svc.rollback && prev != nil {
-				running := 0
-				for _, d := range svc.deployments[1:] {
-					running += d.running
-					d.running = 0
-				}
-				rb := &deployment{id: "ecs-svc/" + s.nextID(), status: "PRIMARY", taskDef: prev.taskDef, desired: svc.desired,
-					running: min(running, svc.desired), rolloutState: "IN_PROGRESS", rolloutReason: "ECS deployment " + p.id + " rolling back.",
-					created: at, updated: at}
-				p.status = "ACTIVE"
-				svc.deployments = []*deployment{rb, p}
-				svc.taskDef = prev.taskDef
-				svc.addEvent(at, fmt.Sprintf("(service %s) rolling back to deployment %s.", svc.name, prev.id))
-			}
-		}
-		return
-	}
-	if p.running < p.desired {
-		t := s.startTask(c, svc, p, td, at)
-		p.running++
-		svc.addEvent(at, fmt.Sprintf("(service %s) has started 1 tasks: (task %s).", svc.name, t.arn[strings.LastIndex(t.arn, "/")+1:]))
-	}
-	// Drain one old task per step.
-	for _, old := range svc.deployments[1:] {
-		if old.running > 0 {
-			old.running--
-			for _, t := range c.tasks {
-				if t.startedBy == old.id && t.lastStatus == "RUNNING" {
-					stopTask(t, at, "Scaling activity initiated by (deployment "+p.id+")")
-					break
-				}
-			}
-			svc.addEvent(at, fmt.Sprintf("(service %s) has stopped 1 running tasks.", svc.name))
-			break
-		}
-	}
-	drained := true
-	for _, old := range svc.deployments[1:] {
-		drained = drained && old.running == 0
-	}
-	if p.running >= p.desired && drained {
-		svc.deployments = svc.deployments[:1]
-		p.rolloutState, p.rolloutReason = "COMPLETED", "ECS deployment "+p.id+" completed."
-		svc.addEvent(at, fmt.Sprintf("(service %s) (deployment %s) deployment completed.", svc.name, p.id))
-		svc.addEvent(at, fmt.Sprintf("(service %s) has reached a steady state.", svc.name))
-	}
-}
-
-func (svc *service) wire() map[string]any {
+func (s *Server) serviceWire(svc *service) map[string]any {
 	running, pending := 0, 0
 	var deps []map[string]any
 	for _, d := range svc.deployments {
@@ -408,17 +319,18 @@ func (svc *service) wire() map[string]any {
 	for _, e := range svc.events {
 		evs = append(evs, map[string]any{"id": e.id, "createdAt": epoch(e.at), "message": e.message})
 	}
-	return map[string]any{
+	out := map[string]any{
 		"serviceArn": svc.arn, "serviceName": svc.name, "clusterArn": svc.clusterArn, "status": svc.status,
 		"desiredCount": svc.desired, "runningCount": running, "pendingCount": pending, "launchType": svc.launchType,
 		"taskDefinition": svc.taskDef, "deployments": deps, "events": evs,
-		"networkConfiguration": svc.network,
-		"deploymentController": map[string]any{"type": svc.controller},
-		"deploymentConfiguration": map[string]any{
-			"deploymentCircuitBreaker": map[string]any{"enable": svc.circuitBreaker, "rollback": svc.rollback},
-			"maximumPercent":           200, "minimumHealthyPercent": 100,
-		},
+		"networkConfiguration":    svc.network,
+		"deploymentController":    map[string]any{"type": svc.controller},
+		"deploymentConfiguration": svc.config,
 	}
+	if svc.current != nil && !s.NoServiceDeployments {
+		out["currentServiceDeployment"] = svc.current.arn
+	}
+	return out
 }
 
 func (t *task) wire() map[string]any {

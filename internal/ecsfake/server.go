@@ -43,13 +43,21 @@ type Fault = awsfake.Fault
 type Server struct {
 	// StepInterval is how often a deployment makes progress; New sets 10s.
 	StepInterval time.Duration
+	// NoServiceDeployments makes the fake an ECS without the service-deployment API (older
+	// regions, moto): services have no currentServiceDeployment and the
+	// *ServiceDeployment(s) and DescribeServiceRevisions operations are unknown.
+	NoServiceDeployments bool
 
 	mu        sync.Mutex
 	now       func() time.Time
 	taskDefs  map[string]*taskDef // by ARN
 	latest    map[string]int      // family -> highest revision
 	clusters  map[string]*cluster
-	behaviors map[string]Behavior // by image
+	behaviors map[string]Behavior   // by image
+	hooks     map[string]HookScript // by hook target ARN
+	alarms    map[string]time.Time  // alarm name -> when it goes into ALARM
+	revisions map[string]*revision  // service revisions by ARN
+	sdeps     map[string]*svcDeployment
 	log       awsfake.Log
 	seq       int
 }
@@ -66,6 +74,10 @@ func New(now func() time.Time) *Server {
 		latest:       map[string]int{},
 		clusters:     map[string]*cluster{},
 		behaviors:    map[string]Behavior{},
+		hooks:        map[string]HookScript{},
+		alarms:       map[string]time.Time{},
+		revisions:    map[string]*revision{},
+		sdeps:        map[string]*svcDeployment{},
 	}
 }
 
@@ -105,18 +117,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	calls := s.log.Calls(op) + 1
-	if f := s.log.Record(op, body); f != nil {
+	f := s.log.Record(op, body)
+	if f != nil && !f.Lost {
 		f.Write(w)
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, ok := handlers[op]
-	if !ok {
+	if !ok || s.NoServiceDeployments && deploymentOps[op] {
 		writeErr(w, 400, "UnknownOperationException", "ecsfake does not implement "+op)
 		return
 	}
 	out, err := h(s, body)
+	if f != nil { // Lost: done, and the answer never arrives
+		f.Write(w)
+		return
+	}
 	if err != nil {
 		var ae *apiError
 		if e, ok := err.(*apiError); ok {
