@@ -22,6 +22,14 @@ type Event struct {
 	Phase   Phase
 	Message string
 	Counts  Counts
+	// Stage is where the target's own rollout is (for ECS, the service deployment's lifecycle
+	// stage, such as BAKE_TIME); "" when the target reports none.
+	Stage string
+	// Traffic is the percentage of production traffic on the new release, when the target
+	// reports it (ECS blue/green, linear and canary deployments); nil otherwise.
+	Traffic *float64
+	// Remaining is the time left in a bake, when the target knows it.
+	Remaining time.Duration
 }
 
 // Counts are the unit counts a target reports while it waits. For ECS a unit is a task, for

@@ -409,7 +409,7 @@ func (s *Server) rollback(c *cluster, svc *service, sd *svcDeployment, at time.T
 			break
 		}
 	}
-	sd.rollbackReason, sd.rollbackAt, sd.reason = reason, at, "Service deployment rolled back: "+reason
+	sd.rollbackReason, sd.rollbackAt, sd.reason = reason, at, reason
 	sd.traffic, sd.testTraffic, sd.hooks = 0, 0, nil
 	if prev == nil {
 		sd.status, sd.finished = "ROLLBACK_FAILED", at

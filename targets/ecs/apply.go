@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
@@ -28,13 +29,19 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 			return err
 		}
 	}
-	w, err := p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, deploy.PhaseApply, emit)
+	w, err := p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit)
 	if err != nil {
 		return err
 	}
-	if t.c.opts.NoWait {
+	if w.Deployment != "" && w.Deployment != aws.ToString(p.observed.CurrentServiceDeployment) {
+		p.mu.Lock()
+		p.deployment = w.Deployment
+		p.mu.Unlock()
+	}
+	if t.c.opts.WaitUntil == Started {
 		return nil
 	}
+	w.Until = t.c.opts.WaitUntil
 	st, err := t.waitStable(ctx, w, deploy.PhaseWait, emit)
 	p.mu.Lock()
 	p.superseded = st.Superseded
@@ -59,13 +66,12 @@ func (p *Plan) register(ctx context.Context, emit deploy.EventFunc) (string, err
 	if err != nil {
 		return "", err
 	}
-	// The SDK retries throttling with backoff; never loop around this call, it is throttled
-	// hard (about 1/s sustained) and every success is a new revision.
-	out, err := t.c.api.RegisterTaskDefinition(ctx, in)
+	in.Tags = append(in.Tags, types.Tag{Key: aws.String(deployTag), Value: aws.String(p.token)})
+	arn, err := t.registerOnce(ctx, in)
 	if err != nil {
-		return "", awserr.Wrap(t.Name(), "register task definition "+aws.ToString(in.Family), err, "")
+		return "", err
 	}
-	p.registered = aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+	p.registered = arn
 	t.log().InfoContext(ctx, "registered task definition", "target", t.Name(), "arn", p.registered)
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "registered " + shortTD(p.registered)})
 	return p.registered, nil
@@ -73,10 +79,10 @@ func (p *Plan) register(ctx context.Context, emit deploy.EventFunc) (string, err
 
 // updateService points the service at td and returns what a wait should judge: the deployment
 // UpdateService started, its creation time, and the revision the service ran before.
-func (p *Plan) updateService(ctx context.Context, td string, desired *int32, force bool, phase deploy.Phase, emit deploy.EventFunc) (Want, error) {
+func (p *Plan) updateService(ctx context.Context, td string, desired *int32, force bool, config *types.DeploymentConfiguration, phase deploy.Phase, emit deploy.EventFunc) (Want, error) {
 	t := p.t
 	in := &ecs.UpdateServiceInput{Cluster: aws.String(t.c.name), Service: aws.String(t.service),
-		TaskDefinition: aws.String(td), DesiredCount: desired, ForceNewDeployment: force}
+		TaskDefinition: aws.String(td), DesiredCount: desired, ForceNewDeployment: force, DeploymentConfiguration: config}
 	p.mu.Lock()
 	p.updated = true // a failed call may still have reached the service: roll back regardless
 	p.mu.Unlock()
@@ -85,7 +91,12 @@ func (p *Plan) updateService(ctx context.Context, td string, desired *int32, for
 	if err != nil {
 		return w, awserr.Wrap(t.Name(), "update service to "+shortTD(td), err, "")
 	}
-	emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: "updated service to " + shortTD(td)})
+	w.Deployment = aws.ToString(out.Service.CurrentServiceDeployment)
+	msg := "updated service to " + shortTD(td)
+	if w.Deployment != "" {
+		msg += " (service deployment " + shortARN(w.Deployment) + ")"
+	}
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: msg})
 	for _, d := range out.Service.Deployments {
 		if aws.ToString(d.Status) == "PRIMARY" && aws.ToString(d.TaskDefinition) == td {
 			w.DeploymentID, w.Since = aws.ToString(d.Id), aws.ToTime(d.CreatedAt)

@@ -100,8 +100,12 @@ func TestMotoConformance(t *testing.T) {
 	if v, ok := env["EMPTY"]; !ok || v != "" || env["RELEASE"] != "v2" {
 		t.Errorf("environment = %v, want EMPTY kept empty and RELEASE=v2", env)
 	}
-	if len(td.Tags) != 1 || aws.ToString(td.Tags[0].Key) != "team" {
-		t.Errorf("tags = %v, want team carried over", td.Tags)
+	tags := map[string]string{}
+	for _, tag := range td.Tags {
+		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	if len(tags) != 2 || tags["team"] != "payments" || tags[deployTag] != p.token {
+		t.Errorf("tags = %v, want team carried over and %s=%s", tags, deployTag, p.token)
 	}
 	if aws.ToString(td.TaskDefinition.ContainerDefinitions[1].Image) != "busybox:1" {
 		t.Error("the sidecar's image changed")

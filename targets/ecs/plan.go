@@ -24,10 +24,13 @@ type Plan struct {
 	rendered  []byte // what Apply registers
 	tdChanged bool
 	diff      string
+	token     string                         // the deploy tag of the revision Apply registers
+	config    *types.DeploymentConfiguration // the service's new deploymentConfiguration; nil when unchanged
 
 	mu            sync.Mutex
 	registered    string // ARN Apply registered
 	updated       bool   // UpdateService was called
+	deployment    string // the service deployment UpdateService started
 	superseded    bool   // the wait saw another writer replace this deploy's deployment
 	ecsRolledBack bool   // the wait saw ECS roll the service back by itself
 }
@@ -72,7 +75,19 @@ func (t *Target) plan(ctx context.Context, r deploy.Release) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{t: t, observed: *svc, rendered: rendered}
+	if rendered, err = dropOwnTags(rendered); err != nil {
+		return nil, err
+	}
+	if old, err = dropOwnTags(old); err != nil {
+		return nil, err
+	}
+	p := &Plan{t: t, observed: *svc, rendered: rendered, token: newToken()}
+	if change := t.c.opts.DeploymentConfiguration; change != nil {
+		merged := mergeConfig(svc.DeploymentConfiguration, change)
+		if !cmp.Equal(configView(svc.DeploymentConfiguration), configView(merged)) {
+			p.config = merged
+		}
+	}
 	var before, after any
 	if err := json.Unmarshal(old, &before); err != nil {
 		return nil, err
@@ -133,7 +148,7 @@ func (t *Target) describeService(ctx context.Context) (*types.Service, error) {
 // Changed reports whether Apply would register a task definition or update the service.
 func (p *Plan) Changed() bool {
 	o := p.t.c.opts
-	return p.tdChanged || o.ForceNewDeployment || (o.DesiredCount != nil && *o.DesiredCount != p.observed.DesiredCount)
+	return p.tdChanged || p.config != nil || o.ForceNewDeployment || (o.DesiredCount != nil && *o.DesiredCount != p.observed.DesiredCount)
 }
 
 // Diff lists the changes to the task definition and the service settings by JSON path, the
@@ -174,5 +189,9 @@ func (p *Plan) makeDiff(before, after any) string {
 		svcAfter.DesiredCount = *o.DesiredCount
 	}
 	svcAfter.ForceNewDeployment = o.ForceNewDeployment
-	return jsondiff.Diff(p.t.Name()+" task definition", before, after) + jsondiff.Diff(p.t.Name()+" service", svcBefore, svcAfter)
+	d := jsondiff.Diff(p.t.Name()+" task definition", before, after) + jsondiff.Diff(p.t.Name()+" service", svcBefore, svcAfter)
+	if p.config != nil {
+		d += jsondiff.Diff(p.t.Name()+" deployment configuration", configView(p.observed.DeploymentConfiguration), configView(p.config))
+	}
+	return d
 }

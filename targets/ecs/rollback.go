@@ -2,18 +2,24 @@ package ecs
 
 import (
 	"context"
+	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
 )
 
-// Rollback returns the service to the revision and desired count the plan observed and waits
-// until it has settled there. If ECS already rolled the service back, that costs one
-// UpdateService call that starts no deployment. With DeregisterOnRollback, the revision this
-// deploy registered is deregistered once no deployment of the service runs it.
+// Rollback returns the service to the revision, desired count and deploymentConfiguration
+// the plan observed. While this deploy's service deployment is in flight it asks ECS to roll
+// it back (StopServiceDeployment, stopType ROLLBACK) and waits for ROLLBACK_SUCCESSFUL; when
+// ECS is already rolling it back by itself it waits for that instead of starting another
+// deployment; after the deployment finished, or where ECS reports no service deployments, it
+// updates the service to the observed revision and waits until it has settled there. With
+// DeregisterOnRollback, the revision this deploy registered is deregistered once nothing
+// uses it: no deployment of the service and no service revision of an in-flight deployment.
 //
 // It never rolls back over another writer: when the wait saw someone else's deployment
 // replace this one, or the service now runs a revision that is neither this deploy's nor the
@@ -22,36 +28,23 @@ import (
 func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
 	p.mu.Lock()
-	updated, registered, superseded, ecsRolledBack := p.updated, p.registered, p.superseded, p.ecsRolledBack
+	updated, registered, superseded, ecsRolledBack, dep := p.updated, p.registered, p.superseded, p.ecsRolledBack, p.deployment
 	p.mu.Unlock()
 	if updated {
-		old := p.Observed()
 		if superseded {
 			return deploy.Errorf(deploy.ErrSuperseded, t.Name(), "rollback", "another writer updated the service during this deploy; not rolling back over its change")
 		}
-		svc, err := t.describeService(ctx)
+		done, err := p.rollbackDeployment(ctx, dep, emit)
 		if err != nil {
 			return err
 		}
-		ours := registered
-		if ours == "" {
-			ours = old
-		}
-		if now := aws.ToString(svc.TaskDefinition); now != ours && now != old && !ecsRolledBack {
-			return deploy.Errorf(deploy.ErrSuperseded, t.Name(), "rollback",
-				"the service runs %s, which another writer set after this deploy set %s; not rolling back over it", shortTD(now), shortTD(ours))
-		}
-		var desired *int32
-		if t.c.opts.DesiredCount != nil {
-			desired = aws.Int32(p.observed.DesiredCount)
-		}
-		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "returning the service to " + shortTD(old)})
-		w, err := p.updateService(ctx, old, desired, false, deploy.PhaseRollback, emit)
-		if err != nil {
-			return err
-		}
-		if _, err := t.waitStable(ctx, w, deploy.PhaseRollback, emit); err != nil {
-			return err
+		if !done {
+			p.mu.Lock()
+			ecsRolledBack = p.ecsRolledBack
+			p.mu.Unlock()
+			if err := p.rollbackByUpdate(ctx, registered, ecsRolledBack, emit); err != nil {
+				return err
+			}
 		}
 	}
 	if registered == "" || !t.c.opts.DeregisterOnRollback {
@@ -61,15 +54,205 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range svc.Deployments {
-		if aws.ToString(d.TaskDefinition) == registered {
-			t.log().WarnContext(ctx, "not deregistering a revision the service still runs", "target", t.Name(), "arn", registered)
-			return nil
-		}
+	inUse, err := t.c.inUse(ctx, []types.Service{*svc})
+	if err != nil {
+		return err
+	}
+	if inUse[registered] {
+		t.log().WarnContext(ctx, "not deregistering a revision a deployment still uses", "target", t.Name(), "arn", registered)
+		return nil
 	}
 	if _, err := t.c.api.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(registered)}); err != nil {
 		return awserr.Wrap(t.Name(), "deregister task definition "+shortTD(registered), err, "")
 	}
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "deregistered " + shortTD(registered)})
 	return nil
+}
+
+// rollbackDeployment rolls back through the service deployment dep and reports whether that
+// did it: false when there is none, the API is not available, or dep has already finished.
+func (p *Plan) rollbackDeployment(ctx context.Context, dep string, emit deploy.EventFunc) (bool, error) {
+	t := p.t
+	if dep == "" || t.c.noDeployments.Load() {
+		return false, nil
+	}
+	d, err := t.describeDeployment(ctx, dep)
+	if errors.Is(err, errNoDeploymentAPI) {
+		t.c.fallBack(ctx, t.log(), err)
+		return false, nil
+	}
+	if err != nil {
+		return false, t.deploymentErr(dep, err)
+	}
+	svc, err := t.describeService(ctx)
+	if err != nil {
+		return false, err
+	}
+	if cur := aws.ToString(svc.CurrentServiceDeployment); cur != "" && cur != dep {
+		return false, deploy.Errorf(deploy.ErrSuperseded, t.Name(), "rollback",
+			"service deployment %s, which another writer started after this deploy's %s, is current; not rolling back over it", shortARN(cur), shortARN(dep))
+	}
+	switch d.Status {
+	case types.ServiceDeploymentStatusPending, types.ServiceDeploymentStatusInProgress:
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback,
+			Message: "asking ECS to roll service deployment " + shortARN(dep) + " back (StopServiceDeployment ROLLBACK)"})
+		if _, err := t.c.api.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: aws.String(dep),
+			StopType: types.StopServiceDeploymentStopTypeRollback}); err != nil {
+			// It may have ended between the two calls: look again before giving up.
+			if again, derr := t.describeDeployment(ctx, dep); derr == nil && again.Status != d.Status {
+				return p.rollbackDeploymentAfter(ctx, dep, again.Status, emit)
+			}
+			return false, awserr.Wrap(t.Name(), "stop service deployment "+shortARN(dep), err, "the credentials need ecs:StopServiceDeployment")
+		}
+	case types.ServiceDeploymentStatusRollbackRequested, types.ServiceDeploymentStatusRollbackInProgress:
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback,
+			Message: "ECS is already rolling service deployment " + shortARN(dep) + " back; waiting for it"})
+	default:
+		return p.rollbackDeploymentAfter(ctx, dep, d.Status, emit)
+	}
+	return p.waitECSRollback(ctx, dep, emit)
+}
+
+// waitECSRollback waits for ECS to finish rolling dep back. ECS returns the service to the
+// last deployment that completed, which need not be the revision the plan observed (that one
+// may itself have been in progress): then it reports false, and the caller updates the
+// service to the observed revision.
+func (p *Plan) waitECSRollback(ctx context.Context, dep string, emit deploy.EventFunc) (bool, error) {
+	t := p.t
+	if _, err := t.waitStable(ctx, Want{TaskDefinition: p.Observed(), Previous: p.Observed(), Deployment: dep, RollingBack: true},
+		deploy.PhaseRollback, emit); err != nil {
+		return false, err
+	}
+	svc, err := t.describeService(ctx)
+	if err != nil {
+		return false, err
+	}
+	if aws.ToString(svc.TaskDefinition) != p.Observed() {
+		p.mu.Lock()
+		p.ecsRolledBack = true
+		p.mu.Unlock()
+		return false, nil
+	}
+	return true, p.restoreSettings(ctx, emit)
+}
+
+// rollbackDeploymentAfter handles a deployment found in a final state (or one on its way
+// there): after ECS's own rollback only the plan's other settings are left to restore; any
+// other end calls for an update to the observed revision.
+func (p *Plan) rollbackDeploymentAfter(ctx context.Context, dep string, status types.ServiceDeploymentStatus, emit deploy.EventFunc) (bool, error) {
+	switch status {
+	case types.ServiceDeploymentStatusRollbackSuccessful, types.ServiceDeploymentStatusRollbackRequested,
+		types.ServiceDeploymentStatusRollbackInProgress:
+		return p.waitECSRollback(ctx, dep, emit)
+	}
+	return false, nil
+}
+
+// restoreSettings puts back the desired count and deploymentConfiguration the plan changed,
+// after ECS returned the service to the observed revision by itself. Neither starts a
+// deployment.
+func (p *Plan) restoreSettings(ctx context.Context, emit deploy.EventFunc) error {
+	t := p.t
+	in := &ecs.UpdateServiceInput{Cluster: aws.String(t.c.name), Service: aws.String(t.service)}
+	if t.c.opts.DesiredCount != nil {
+		in.DesiredCount = aws.Int32(p.observed.DesiredCount)
+	}
+	if p.config != nil {
+		in.DeploymentConfiguration = p.observed.DeploymentConfiguration
+	}
+	if in.DesiredCount == nil && in.DeploymentConfiguration == nil {
+		return nil
+	}
+	if _, err := t.c.api.UpdateService(ctx, in); err != nil {
+		return awserr.Wrap(t.Name(), "restore the service's settings", err, "")
+	}
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "restored the service's desired count and deployment configuration"})
+	return nil
+}
+
+// rollbackByUpdate updates the service to the observed revision and settings and waits.
+func (p *Plan) rollbackByUpdate(ctx context.Context, registered string, ecsRolledBack bool, emit deploy.EventFunc) error {
+	t := p.t
+	old := p.Observed()
+	svc, err := t.describeService(ctx)
+	if err != nil {
+		return err
+	}
+	ours := registered
+	if ours == "" {
+		ours = old
+	}
+	if now := aws.ToString(svc.TaskDefinition); now != ours && now != old && !ecsRolledBack {
+		return deploy.Errorf(deploy.ErrSuperseded, t.Name(), "rollback",
+			"the service runs %s, which another writer set after this deploy set %s; not rolling back over it", shortTD(now), shortTD(ours))
+	}
+	var desired *int32
+	if t.c.opts.DesiredCount != nil {
+		desired = aws.Int32(p.observed.DesiredCount)
+	}
+	var config *types.DeploymentConfiguration
+	if p.config != nil {
+		config = p.observed.DeploymentConfiguration
+	}
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "returning the service to " + shortTD(old)})
+	w, err := p.updateService(ctx, old, desired, false, config, deploy.PhaseRollback, emit)
+	if err != nil {
+		return err
+	}
+	_, err = t.waitStable(ctx, w, deploy.PhaseRollback, emit)
+	return err
+}
+
+// inUse returns the task definitions that services use: the revision each names, every
+// revision in its deployments list, and the revisions of its current service deployment
+// while that is in flight (a blue/green deployment's blue side, a rollback's target).
+func (c *Cluster) inUse(ctx context.Context, services []types.Service) (map[string]bool, error) {
+	used := map[string]bool{}
+	var revisions []string
+	for _, svc := range services {
+		used[aws.ToString(svc.TaskDefinition)] = true
+		for _, d := range svc.Deployments {
+			used[aws.ToString(d.TaskDefinition)] = true
+		}
+		cur := aws.ToString(svc.CurrentServiceDeployment)
+		if cur == "" || c.noDeployments.Load() {
+			continue
+		}
+		out, err := c.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{cur}})
+		if err != nil {
+			if awserr.Kind(err) == deploy.ErrAccessDenied || errors.Is(err, errNoDeploymentAPI) {
+				c.fallBack(ctx, c.opts.Logger, err)
+				continue
+			}
+			return nil, awserr.Wrap("ecs:"+c.name+"/"+aws.ToString(svc.ServiceName), "describe service deployment "+shortARN(cur), err, "")
+		}
+		for _, d := range out.ServiceDeployments {
+			switch d.Status {
+			case types.ServiceDeploymentStatusSuccessful, types.ServiceDeploymentStatusStopped,
+				types.ServiceDeploymentStatusRollbackSuccessful, types.ServiceDeploymentStatusRollbackFailed:
+				continue
+			}
+			if r := d.TargetServiceRevision; r != nil {
+				revisions = append(revisions, aws.ToString(r.Arn))
+			}
+			for _, r := range d.SourceServiceRevisions {
+				revisions = append(revisions, aws.ToString(r.Arn))
+			}
+			if rb := d.Rollback; rb != nil && rb.ServiceRevisionArn != nil {
+				revisions = append(revisions, aws.ToString(rb.ServiceRevisionArn))
+			}
+		}
+	}
+	for len(revisions) > 0 {
+		batch := revisions[:min(20, len(revisions))]
+		revisions = revisions[len(batch):]
+		out, err := c.api.DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{ServiceRevisionArns: batch})
+		if err != nil {
+			return nil, awserr.Wrap("ecs:"+c.name, "describe service revisions", err, "the credentials need ecs:DescribeServiceRevisions")
+		}
+		for _, r := range out.ServiceRevisions {
+			used[aws.ToString(r.TaskDefinition)] = true
+		}
+	}
+	return used, nil
 }

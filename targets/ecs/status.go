@@ -18,6 +18,14 @@ type Status struct {
 	Superseded bool   // failed because another writer replaced this rollout's deployment
 	Message    string // why it is waiting, or why it failed
 	Counts     deploy.Counts
+
+	// What a service deployment reports (DeploymentStatus); empty on the fallback path.
+	Deployment string                        // the service deployment's ARN
+	State      types.ServiceDeploymentStatus // its status
+	Stage      string                        // its lifecycle stage
+	Traffic    *float64                      // percent of production traffic on the new revision, where ECS reports it
+	Remaining  time.Duration                 // time left in a bake, when known
+	Hooks      []Hook                        // lifecycle hooks of the current stage
 }
 
 // Want is the rollout a wait judges: the deployment this process started, not whatever the
@@ -33,6 +41,13 @@ type Want struct {
 	Since time.Time
 	// Previous is the task definition the service ran before: where ECS's own rollback goes.
 	Previous string
+	// Deployment is the service deployment UpdateService started (its ARN); empty where ECS
+	// reports none, and the wait then judges the service's deployments list (ServiceStatus).
+	Deployment string
+	// Until is when the wait returns; RollingBack waits instead for Deployment's rollback to
+	// end ROLLBACK_SUCCESSFUL.
+	Until       Until
+	RollingBack bool
 }
 
 // ServiceStatus judges svc against want. Stable means: the PRIMARY deployment runs

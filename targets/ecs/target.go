@@ -3,9 +3,11 @@ package ecs
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 )
@@ -20,6 +22,11 @@ type API interface {
 	ListTasks(context.Context, *ecs.ListTasksInput, ...func(*ecs.Options)) (*ecs.ListTasksOutput, error)
 	DescribeTasks(context.Context, *ecs.DescribeTasksInput, ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error)
 	RunTask(context.Context, *ecs.RunTaskInput, ...func(*ecs.Options)) (*ecs.RunTaskOutput, error)
+	ListTaskDefinitions(context.Context, *ecs.ListTaskDefinitionsInput, ...func(*ecs.Options)) (*ecs.ListTaskDefinitionsOutput, error)
+	DescribeServiceDeployments(context.Context, *ecs.DescribeServiceDeploymentsInput, ...func(*ecs.Options)) (*ecs.DescribeServiceDeploymentsOutput, error)
+	DescribeServiceRevisions(context.Context, *ecs.DescribeServiceRevisionsInput, ...func(*ecs.Options)) (*ecs.DescribeServiceRevisionsOutput, error)
+	ContinueServiceDeployment(context.Context, *ecs.ContinueServiceDeploymentInput, ...func(*ecs.Options)) (*ecs.ContinueServiceDeploymentOutput, error)
+	StopServiceDeployment(context.Context, *ecs.StopServiceDeploymentInput, ...func(*ecs.Options)) (*ecs.StopServiceDeploymentOutput, error)
 }
 
 // Polling bounds: the first poll comes right after UpdateService, then the interval grows
@@ -45,8 +52,23 @@ type Options struct {
 	ForceNewDeployment bool
 	// DesiredCount changes the service's desired count; nil leaves it as it is.
 	DesiredCount *int32
-	// NoWait returns as soon as the service is updated.
+	// NoWait returns as soon as the service is updated; the same as WaitUntil: Started.
 	NoWait bool
+	// WaitUntil is when Apply's wait returns: Deployed (the default), Started, or a lifecycle
+	// stage (UntilStage), which needs the service-deployment API; without it the wait runs
+	// until the service is stable.
+	WaitUntil Until
+	// Hooks, when set, is asked about every PAUSE lifecycle hook that is AWAITING_ACTION: true
+	// answers ContinueServiceDeployment with CONTINUE, false with ROLLBACK, and an error is
+	// asked again at the next poll. Without it the wait reports the hook and its expiry and
+	// keeps waiting.
+	Hooks func(ctx context.Context, h Hook) (bool, error)
+	// DeploymentConfiguration, when set, changes the service's deploymentConfiguration with
+	// this release: each field set (Strategy, BakeTimeInMinutes, LinearConfiguration,
+	// CanaryConfiguration, Alarms, DeploymentCircuitBreaker, LifecycleHooks,
+	// EarlySuccessCriteria, MaximumPercent, MinimumHealthyPercent) replaces the service's, and
+	// the rest is left as it is. Rollback restores what the plan observed.
+	DeploymentConfiguration *types.DeploymentConfiguration
 	// PollInterval is the first interval between polls after the immediate one; 0 means
 	// DefaultPollInterval. Values above MaxPollInterval are lowered to it.
 	PollInterval time.Duration
@@ -65,6 +87,8 @@ type Cluster struct {
 	name   string
 	opts   Options
 	poller *poller
+	// noDeployments is set once the service-deployment API proved unavailable.
+	noDeployments atomic.Bool
 }
 
 // NewCluster returns a Cluster whose targets use api and opts (nil means defaults).
@@ -75,6 +99,9 @@ func NewCluster(api API, cluster string, opts *Options) *Cluster {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.NoWait {
+		o.WaitUntil = Started
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval

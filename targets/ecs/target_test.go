@@ -47,6 +47,9 @@ type call struct {
 func newEnv(t *testing.T, desired int, cb, rollback bool) *env {
 	t.Helper()
 	e := &env{srv: ecsfake.New(nil)}
+	// These tests judge rollouts by the service's deployments list, as in an ECS without the
+	// service-deployment API (and moto); deployments_test.go covers the service deployments.
+	e.srv.NoServiceDeployments = true
 	e.srv.CreateCluster("prod")
 	if _, err := e.srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + oldImage + `","essential":true},{"name":"sidecar","image":"busybox:1"}],"tags":[{"key":"team","value":"payments"}]}`); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package ecs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -150,16 +151,37 @@ func (p *poller) deliver(results map[string]pollResult) {
 	}
 }
 
-// waitStable waits until the service runs w.TaskDefinition alone and settled, judging the
-// deployment w names, and returns the last status it saw.
+// waitStable waits for the rollout w names and returns the last status it saw. It follows
+// the service deployment UpdateService started (DeploymentStatus) where ECS reports one, and
+// otherwise judges the service's deployments list (ServiceStatus).
 func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emit deploy.EventFunc) (Status, error) {
 	want := w.TaskDefinition
+	op := "wait for " + shortTD(want)
+	if w.RollingBack {
+		op = "wait for the rollback of " + shortARN(w.Deployment)
+	}
+	if w.Deployment != "" && t.c.noDeployments.Load() {
+		w.Deployment = ""
+	}
+	if w.Deployment == "" && w.Until != Deployed {
+		t.log().DebugContext(ctx, "waiting for a lifecycle stage needs the service-deployment API; waiting until the service is stable",
+			"target", t.Name(), "until", string(w.Until))
+	}
 	ch, cancel := t.c.poller.subscribe(ctx, t.service)
 	defer cancel()
-	var last Status
-	seenEvents := w.Since
-	eventsFrom := !w.Since.IsZero() // whether seenEvents marks where this rollout's events start
-	transient := 0
+	var (
+		last       Status
+		svc        *types.Service
+		seenEvents = w.Since
+		eventsFrom = !w.Since.IsZero() // whether seenEvents marks where this rollout's events start
+		transient  = 0
+		stage      string
+		stageSince time.Time
+		hooks      = map[string]types.DeploymentLifecycleHookStatus{}
+		soon       = time.NewTimer(time.Hour) // an early look at the deployment when its end is near
+	)
+	soon.Stop()
+	defer soon.Stop()
 	for {
 		var r pollResult
 		select {
@@ -168,8 +190,13 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 			if last.Message != "" {
 				msg += ": " + last.Message
 			}
-			return last, t.ctxErr(ctx, "wait for "+shortTD(want), msg)
+			return last, t.ctxErr(ctx, op, msg)
 		case r = <-ch:
+		case <-soon.C:
+			if svc == nil {
+				continue
+			}
+			r = pollResult{svc: svc} // the service as last seen; the deployment is read afresh
 		}
 		if r.err != nil {
 			if awserr.Transient(r.err) && transient < maxTransient {
@@ -179,32 +206,126 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 			}
 			return last, awserr.Wrap(t.Name(), "describe services", r.err, "while waiting for "+shortTD(want))
 		}
-		transient = 0
 		if r.svc == nil {
-			return last, deploy.Errorf(deploy.ErrNotFound, t.Name(), "wait for "+shortTD(want), "the service is MISSING: it was deleted while the deploy waited")
+			return last, deploy.Errorf(deploy.ErrNotFound, t.Name(), op, "the service is MISSING: it was deleted while the deploy waited")
 		}
+		svc = r.svc
 		if !eventsFrom {
 			// No start time known (UpdateService's answer lacked the new deployment): stream
 			// only what happens from now on, not the service's history.
-			seenEvents, eventsFrom = newestEvent(r.svc), true
+			seenEvents, eventsFrom = newestEvent(svc), true
 		}
-		seenEvents = t.streamEvents(r.svc, seenEvents, phase, emit)
-		st := ServiceStatus(*r.svc, w)
+		seenEvents = t.streamEvents(svc, seenEvents, phase, emit)
+		var st Status
+		if s := aws.ToString(svc.Status); s == "DRAINING" || s == "INACTIVE" {
+			st = ServiceStatus(*svc, w) // fails, whichever deployment is followed
+		} else if w.Deployment != "" {
+			d, err := t.describeDeployment(ctx, w.Deployment)
+			switch {
+			case err == nil:
+				if now := time.Now(); string(d.LifecycleStage) != stage || stageSince.IsZero() {
+					stage, stageSince = string(d.LifecycleStage), now
+				}
+				st = DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), time.Since(stageSince))
+			case errors.Is(err, errNoDeploymentAPI):
+				t.c.fallBack(ctx, t.log(), err)
+				w.Deployment = ""
+				st = ServiceStatus(*svc, w)
+			case awserr.Transient(err) && transient < maxTransient:
+				transient++
+				t.log().WarnContext(ctx, "describe service deployments failed; will poll again", "target", t.Name(), "err", err, "attempt", transient)
+				continue
+			default:
+				return last, t.deploymentErr(w.Deployment, err)
+			}
+		} else {
+			st = ServiceStatus(*svc, w)
+		}
+		transient = 0
 		if st.Message != last.Message || st.Counts != last.Counts {
-			emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: st.Message, Counts: st.Counts})
-			t.log().DebugContext(ctx, "service status", "target", t.Name(), "status", st.Message)
+			emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: st.Message, Counts: st.Counts,
+				Stage: st.Stage, Traffic: st.Traffic, Remaining: st.Remaining})
+			t.log().DebugContext(ctx, "rollout status", "target", t.Name(), "status", st.Message)
 		}
 		last = st
-		if st.Done {
-			return st, nil
+		if err := t.hooks(ctx, st, hooks, phase, emit); err != nil {
+			return st, err
 		}
-		if st.Superseded {
-			return st, deploy.Errorf(deploy.ErrSuperseded, t.Name(), "wait for "+shortTD(want), "%s", st.Message)
+		if w.RollingBack {
+			switch {
+			case st.State == types.ServiceDeploymentStatusRollbackSuccessful:
+				return st, nil
+			case st.Done || st.Failed && !st.RolledBack:
+				return st, deploy.Errorf(deploy.ErrFailed, t.Name(), op, "%s", st.Message)
+			}
+		} else {
+			switch {
+			case st.Done || w.Until.reached(st):
+				return st, nil
+			case st.Superseded:
+				return st, deploy.Errorf(deploy.ErrSuperseded, t.Name(), op, "%s", st.Message)
+			case st.Failed:
+				return st, t.failure(ctx, svc, want, w.Since, st)
+			}
 		}
-		if st.Failed {
-			return st, t.failure(ctx, r.svc, want, w.Since, st)
+		if d := nearEnd(st); d > 0 {
+			soon.Reset(d)
 		}
 	}
+}
+
+// nearEnd says how soon to look at a deployment again, outside the poller's rhythm, when its
+// end is near and predictable: when a bake is about to end, during clean-up, and when every
+// new task runs. 0 means leave it to the poller.
+func nearEnd(st Status) time.Duration {
+	const quick = time.Second
+	switch {
+	case st.Deployment == "":
+		return 0
+	case st.Stage == string(types.ServiceDeploymentLifecycleStageBakeTime) && st.Remaining > 0:
+		return min(st.Remaining, MaxPollInterval)
+	case st.Stage == string(types.ServiceDeploymentLifecycleStageBakeTime),
+		st.Stage == string(types.ServiceDeploymentLifecycleStageCleanUp),
+		st.State == types.ServiceDeploymentStatusRollbackInProgress,
+		st.Counts.Desired > 0 && st.Counts.Updated >= st.Counts.Desired:
+		return quick
+	}
+	return 0
+}
+
+// hooks reports lifecycle hooks as their status changes and answers PAUSE hooks awaiting
+// action through Options.Hooks: CONTINUE when it approves, ROLLBACK when it does not.
+func (t *Target) hooks(ctx context.Context, st Status, seen map[string]types.DeploymentLifecycleHookStatus, phase deploy.Phase, emit deploy.EventFunc) error {
+	for _, h := range st.Hooks {
+		if seen[h.ID] == h.Status {
+			continue
+		}
+		seen[h.ID] = h.Status
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Stage: h.Stage, Message: "lifecycle " + h.String()})
+		gate := t.c.opts.Hooks
+		if h.Status != types.DeploymentLifecycleHookStatusAwaitingAction || gate == nil {
+			continue
+		}
+		ok, err := gate(ctx, h)
+		if err != nil {
+			// Inconclusive: ask again at the next poll; the hook's timeout action decides if
+			// the gate never answers.
+			delete(seen, h.ID)
+			t.log().WarnContext(ctx, "the lifecycle hook gate failed; asking again at the next poll", "target", t.Name(), "hook", h.ID, "err", err)
+			continue
+		}
+		action := types.DeploymentLifecycleHookActionContinue
+		if !ok {
+			action = types.DeploymentLifecycleHookActionRollback
+		}
+		if _, err := t.c.api.ContinueServiceDeployment(ctx, &ecs.ContinueServiceDeploymentInput{
+			ServiceDeploymentArn: aws.String(h.Deployment), HookId: aws.String(h.ID), Action: action}); err != nil {
+			return awserr.Wrap(t.Name(), "continue service deployment "+shortARN(h.Deployment), err,
+				"the credentials need ecs:ContinueServiceDeployment")
+		}
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Stage: h.Stage, Message: fmt.Sprintf("answered %s hook %s with %s", h.Type, h.Target, action)})
+	}
+	return nil
 }
 
 func newestEvent(svc *types.Service) time.Time {

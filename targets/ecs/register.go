@@ -1,0 +1,127 @@
+package ecs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/stevedore-dev/stevedore/internal/awserr"
+)
+
+// deployTag marks the revision one plan registered, so a register whose answer was lost is
+// found instead of being sent again. Tags under "stevedore:" are the library's: plans ignore
+// them when comparing and diffing.
+const deployTag = "stevedore:deploy-id"
+
+// registerAttempts bounds the register calls of one plan, each made only after looking for
+// the revision an earlier attempt may have made.
+const registerAttempts = 4
+
+func newToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// registerOnce registers in exactly once. The SDK's own retries are off for this call: a
+// retry after a lost answer would make a second revision. Before each retry it looks for a
+// revision of the family carrying in's deploy tag, and uses it if the lost call made one.
+func (t *Target) registerOnce(ctx context.Context, in *ecs.RegisterTaskDefinitionInput) (string, error) {
+	token := ""
+	for _, tag := range in.Tags {
+		if aws.ToString(tag.Key) == deployTag {
+			token = aws.ToString(tag.Value)
+		}
+	}
+	family := aws.ToString(in.Family)
+	once := func(o *ecs.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) }
+	backoff := time.Second
+	var err error
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			if arn, ferr := t.findRegistered(ctx, family, token); ferr != nil {
+				return "", ferr
+			} else if arn != "" {
+				t.log().InfoContext(ctx, "the register call's answer was lost, but it registered the revision", "target", t.Name(), "arn", arn)
+				return arn, nil
+			}
+		}
+		var out *ecs.RegisterTaskDefinitionOutput
+		out, err = t.c.api.RegisterTaskDefinition(ctx, in, once)
+		if err == nil {
+			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
+		}
+		if !awserr.Transient(err) || attempt == registerAttempts {
+			break
+		}
+		t.log().WarnContext(ctx, "register task definition failed; checking whether it registered before trying again",
+			"target", t.Name(), "family", family, "err", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return "", t.ctxErr(ctx, "register task definition "+family, "between attempts")
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+	return "", awserr.Wrap(t.Name(), "register task definition "+family, err, "")
+}
+
+// findRegistered returns the newest ACTIVE revision of family tagged with token, or "".
+func (t *Target) findRegistered(ctx context.Context, family, token string) (string, error) {
+	out, err := t.c.api.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(family),
+		Sort: types.SortOrderDesc, Status: types.TaskDefinitionStatusActive, MaxResults: aws.Int32(10)})
+	if err != nil {
+		return "", awserr.Wrap(t.Name(), "list task definitions of "+family, err,
+			"looking for the revision a lost register call may have made; the credentials need ecs:ListTaskDefinitions")
+	}
+	for _, arn := range out.TaskDefinitionArns {
+		if name := shortTD(arn); name[:strings.LastIndexByte(name, ':')] != family {
+			continue // another family with this prefix
+		}
+		d, err := t.c.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn),
+			Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
+		if err != nil {
+			return "", awserr.Wrap(t.Name(), "describe task definition "+shortTD(arn), err, "")
+		}
+		for _, tag := range d.Tags {
+			if aws.ToString(tag.Key) == deployTag && aws.ToString(tag.Value) == token {
+				return arn, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// dropOwnTags removes the library's own tags from a task definition document's "tags".
+func dropOwnTags(doc []byte) ([]byte, error) {
+	tags := gjson.GetBytes(doc, "tags")
+	if !tags.IsArray() {
+		return doc, nil
+	}
+	var keep []any
+	dropped := false
+	for _, tag := range tags.Array() {
+		if strings.HasPrefix(tag.Get("key").Str, "stevedore:") {
+			dropped = true
+			continue
+		}
+		keep = append(keep, tag.Value())
+	}
+	if !dropped {
+		return doc, nil
+	}
+	if len(keep) == 0 {
+		return sjson.DeleteBytes(doc, "tags") // an empty tags array is rejected
+	}
+	return sjson.SetBytes(doc, "tags", keep)
+}
+
