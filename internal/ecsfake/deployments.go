@@ -410,7 +410,7 @@ func (s *Server) rollback(c *cluster, svc *service, sd *svcDeployment, at time.T
 		}
 	}
 	sd.rollbackReason, sd.rollbackAt, sd.reason = reason, at, reason
-	sd.traffic, sd.testTraffic, sd.hooks = 0, 0, nil
+	sd.traffic, sd.testTraffic = 0, 0 // the hooks stay listed as they ended
 	if prev == nil {
 		sd.status, sd.finished = "ROLLBACK_FAILED", at
 		sd.reason += " No completed service revision to roll back to."
@@ -617,4 +617,21 @@ func (s *Server) serviceDeploymentWire(sd *svcDeployment) map[string]any {
 		out["lifecycleHookDetails"] = hooks
 	}
 	return out
+}
+
+// ConfigureService merges deploymentConfiguration (wire JSON) into a service's, as an
+// UpdateService that changes nothing else would.
+func (s *Server) ConfigureService(cluster, name, deploymentConfiguration string) error {
+	var dc map[string]any
+	if err := json.Unmarshal([]byte(deploymentConfiguration), &dc); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	svc := s.clusters[cluster].services[name]
+	for k, v := range dc {
+		svc.config[k] = v
+	}
+	_, err := parseConfig(svc.config)
+	return err
 }

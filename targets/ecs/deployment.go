@@ -126,7 +126,8 @@ func hooksOf(d types.ServiceDeployment) []Hook {
 
 // DeploymentStatus judges one observation of the service deployment d that a rollout follows.
 // current is the service's currentServiceDeployment at the same time, and stageAge how long d
-// has been in its lifecycle stage as far as the caller has seen (for the time left in a bake).
+// has been in its lifecycle stage as far as the caller has seen (for the time left in a bake;
+// negative when unknown).
 //
 // Success is SUCCESSFUL and nothing else: not "the PRIMARY deployment runs the new revision
 // alone", which is true while a blue/green deployment still bakes and may yet roll back.
@@ -228,7 +229,7 @@ func DeploymentStatus(d types.ServiceDeployment, current string, stageAge time.D
 		fmt.Fprintf(&b, ", %g%% of production traffic", *st.Traffic)
 	}
 	if d.LifecycleStage == types.ServiceDeploymentLifecycleStageBakeTime {
-		if c := d.DeploymentConfiguration; c != nil && c.BakeTimeInMinutes != nil {
+		if c := d.DeploymentConfiguration; c != nil && c.BakeTimeInMinutes != nil && stageAge >= 0 {
 			st.Remaining = max(0, time.Duration(*c.BakeTimeInMinutes)*time.Minute-stageAge)
 			fmt.Fprintf(&b, ", %s of bake time left", st.Remaining.Round(time.Second))
 		}

@@ -65,7 +65,7 @@ func (t *Target) report(ctx context.Context, arn string) (Status, error) {
 	if err != nil {
 		return Status{}, t.deploymentErr(arn, err)
 	}
-	return DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), 0), nil
+	return DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), -1), nil
 }
 
 // deploymentErr wraps an error of describeDeployment once.

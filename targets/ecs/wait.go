@@ -227,6 +227,14 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 					stage, stageSince = string(d.LifecycleStage), now
 				}
 				st = DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), time.Since(stageSince))
+				if st.State == types.ServiceDeploymentStatusStopped || st.State == types.ServiceDeploymentStatusStopRequested {
+					// The service was read before the deployment: read it again to see whether
+					// another writer's deployment stopped this one.
+					if fresh, err := t.describeService(ctx); err == nil {
+						svc = fresh
+						st = DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), time.Since(stageSince))
+					}
+				}
 			case errors.Is(err, errNoDeploymentAPI):
 				t.c.fallBack(ctx, t.log(), err)
 				w.Deployment = ""
@@ -282,8 +290,9 @@ func nearEnd(st Status) time.Duration {
 	switch {
 	case st.Deployment == "":
 		return 0
-	case st.Stage == string(types.ServiceDeploymentLifecycleStageBakeTime) && st.Remaining > 0:
-		return min(st.Remaining, MaxPollInterval)
+	case st.Stage == string(types.ServiceDeploymentLifecycleStageBakeTime) && st.Remaining > 2*MaxPollInterval:
+		// The bake's start is known only to within a poll: look closely over its last 30 s.
+		return min(st.Remaining-2*MaxPollInterval, MaxPollInterval)
 	case st.Stage == string(types.ServiceDeploymentLifecycleStageBakeTime),
 		st.Stage == string(types.ServiceDeploymentLifecycleStageCleanUp),
 		st.State == types.ServiceDeploymentStatusRollbackInProgress,
