@@ -393,7 +393,9 @@ func (s *Server) fail(c *cluster, svc *service, sd *svcDeployment, at time.Time,
 
 // eventReason is how a service event words a failure: "tasks failed to start." for the
 // circuit breaker.
-func eventReason(reason string) string { return strings.TrimPrefix(reason, "ECS deployment circuit breaker: ") }
+func eventReason(reason string) string {
+	return strings.TrimPrefix(reason, "ECS deployment circuit breaker: ")
+}
 
 const circuitBreakerReason = "ECS deployment circuit breaker: tasks failed to start."
 

@@ -124,4 +124,3 @@ func dropOwnTags(doc []byte) ([]byte, error) {
 	}
 	return sjson.SetBytes(doc, "tags", keep)
 }
-

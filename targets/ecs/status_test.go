@@ -99,12 +99,15 @@ func TestDeploymentStatus(t *testing.T) {
 	pct := func(f float64) *float64 { return &f }
 	base := func(status types.ServiceDeploymentStatus, stage types.ServiceDeploymentLifecycleStage) types.ServiceDeployment {
 		return types.ServiceDeployment{ServiceDeploymentArn: aws.String(ours), Status: status, LifecycleStage: stage,
-			TargetServiceRevision: &types.ServiceRevisionSummary{RequestedTaskCount: 2, RunningTaskCount: 2},
-			DeploymentConfiguration: &types.DeploymentConfiguration{BakeTimeInMinutes: aws.Int32(10)},
+			TargetServiceRevision:    &types.ServiceRevisionSummary{RequestedTaskCount: 2, RunningTaskCount: 2},
+			DeploymentConfiguration:  &types.DeploymentConfiguration{BakeTimeInMinutes: aws.Int32(10)},
 			DeploymentCircuitBreaker: &types.ServiceDeploymentCircuitBreaker{Status: types.ServiceDeploymentRollbackMonitorsStatusMonitoring, Threshold: 3},
 			Alarms:                   &types.ServiceDeploymentAlarms{Status: types.ServiceDeploymentRollbackMonitorsStatusMonitoring, AlarmNames: []string{"5xx"}}}
 	}
-	with := func(d types.ServiceDeployment, f func(*types.ServiceDeployment)) types.ServiceDeployment { f(&d); return d }
+	with := func(d types.ServiceDeployment, f func(*types.ServiceDeployment)) types.ServiceDeployment {
+		f(&d)
+		return d
+	}
 	const (
 		inProgress = types.ServiceDeploymentStatusInProgress
 		bake       = types.ServiceDeploymentLifecycleStageBakeTime
