@@ -142,7 +142,7 @@ func TestWaitFailAndRollBackAgainstFake(t *testing.T) {
 	if code != 0 || lastLine(stdout) != "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2" {
 		t.Fatalf("good release: exit %d, stdout %q\nstderr:\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stderr, "web:2: 2/2 running, stable") {
+	if !strings.Contains(stderr, "SUCCESSFUL: 2/2 tasks of the new revision running") {
 		t.Errorf("no progress on stderr:\n%s", stderr)
 	}
 
@@ -312,7 +312,7 @@ func TestSIGTERMRollsBack(t *testing.T) {
 	if code != 143 {
 		t.Errorf("exit %d, want 143\n%s", code, p.Stderr())
 	}
-	for _, want := range []string{"ecs-rollout: terminated: cancelling and rolling back; send it again to exit at once", "returning the service to web:1", "rolled back"} {
+	for _, want := range []string{"ecs-rollout: terminated: cancelling and rolling back; send it again to exit at once", "asking ECS to roll service deployment", "rolled back"} {
 		if !strings.Contains(p.Stderr(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, p.Stderr())
 		}
@@ -331,7 +331,7 @@ func TestSecondSignalAndRollbackTimeout(t *testing.T) {
 	p := clitest.Start(t, bin, env)
 	p.WaitFor("updated service to web:2", time.Minute)
 	p.Signal(syscall.SIGINT)
-	p.WaitFor("returning the service to web:1", time.Minute)
+	p.WaitFor("asking ECS to roll service deployment", time.Minute)
 	p.Signal(syscall.SIGINT)
 	sent := time.Now()
 	code, ended := p.Wait(time.Minute)

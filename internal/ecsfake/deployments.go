@@ -202,9 +202,9 @@ func (s *Server) enter(sd *svcDeployment, stage string, at time.Time) {
 			if st != stage {
 				continue
 			}
-			run := &hookRun{id: s.nextID(), stage: stage, status: "IN_PROGRESS", hook: h, started: at, expires: at.Add(60 * time.Minute)}
+			run := &hookRun{id: s.nextID(), stage: stage, status: "IN_PROGRESS", hook: h, started: at, expires: at.Add(60 * s.Minute)}
 			if t := h.TimeoutConfiguration; t != nil && t.TimeoutInMinutes > 0 {
-				run.expires = at.Add(time.Duration(t.TimeoutInMinutes) * time.Minute)
+				run.expires = at.Add(time.Duration(t.TimeoutInMinutes) * s.Minute)
 			}
 			if h.TargetType == "PAUSE" {
 				run.status = "AWAITING_ACTION"
@@ -305,17 +305,17 @@ func (s *Server) stageWork(c *cluster, svc *service, sd *svcDeployment, at time.
 		switch cfg := sd.cfg; {
 		case cfg.Strategy == "LINEAR" && cfg.LinearConfiguration != nil && sd.traffic < 100:
 			sd.traffic = min(100, sd.traffic+cfg.LinearConfiguration.StepPercent)
-			sd.stepEnds = at.Add(time.Duration(cfg.LinearConfiguration.StepBakeTimeInMinutes) * time.Minute)
+			sd.stepEnds = at.Add(time.Duration(cfg.LinearConfiguration.StepBakeTimeInMinutes) * s.Minute)
 		case cfg.Strategy == "CANARY" && cfg.CanaryConfiguration != nil && sd.traffic == 0:
 			sd.traffic = cfg.CanaryConfiguration.CanaryPercent
-			sd.stepEnds = at.Add(time.Duration(cfg.CanaryConfiguration.CanaryBakeTimeInMinutes) * time.Minute)
+			sd.stepEnds = at.Add(time.Duration(cfg.CanaryConfiguration.CanaryBakeTimeInMinutes) * s.Minute)
 		default:
 			sd.traffic = 100
 		}
 		svc.addEvent(at, fmt.Sprintf("(service %s) shifted %g%% of production traffic to service revision %s.", svc.name, sd.traffic, lastPart(sd.target.rev.arn)))
 		return sd.traffic >= 100
 	case "BAKE_TIME":
-		return !at.Before(sd.stageStart.Add(time.Duration(sd.cfg.BakeTimeInMinutes) * time.Minute))
+		return !at.Before(sd.stageStart.Add(time.Duration(sd.cfg.BakeTimeInMinutes) * s.Minute))
 	case "CLEAN_UP":
 		if sd.shifts() {
 			s.drainAll(c, svc, sd.target, at)

@@ -43,6 +43,9 @@ type Fault = awsfake.Fault
 type Server struct {
 	// StepInterval is how often a deployment makes progress; New sets 10s.
 	StepInterval time.Duration
+	// Minute is how long a minute of a deployment's bake times and hook timeouts lasts; New
+	// sets time.Minute, and a demo may shorten it.
+	Minute time.Duration
 	// NoServiceDeployments makes the fake an ECS without the service-deployment API (older
 	// regions, moto): services have no currentServiceDeployment and the
 	// *ServiceDeployment(s) and DescribeServiceRevisions operations are unknown.
@@ -69,6 +72,7 @@ func New(now func() time.Time) *Server {
 	}
 	return &Server{
 		StepInterval: 10 * time.Second,
+		Minute:       time.Minute,
 		now:          now,
 		taskDefs:     map[string]*taskDef{},
 		latest:       map[string]int{},

@@ -55,6 +55,9 @@ func (t *Target) stoppedTasks(ctx context.Context, want string, since time.Time)
 		if aws.ToString(task.TaskDefinitionArn) != want || aws.ToTime(task.StoppedAt).Before(since) {
 			continue
 		}
+		if strings.HasPrefix(aws.ToString(task.StoppedReason), "Scaling activity initiated by") {
+			continue // scaled in by a deployment (a rollback's drain), not a failure
+		}
 		r := describeStopped(task)
 		if seen[r] {
 			continue
