@@ -12,10 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/awserr"
 )
 
 // Until says when a rollout's wait returns: Deployed (the zero value: the service deployment
@@ -257,8 +255,7 @@ var errNoDeploymentAPI = errors.New("the service-deployment API is not available
 func (t *Target) describeDeployment(ctx context.Context, arn string) (*types.ServiceDeployment, error) {
 	out, err := t.c.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{arn}})
 	if err != nil {
-		var ae smithy.APIError
-		if errors.As(err, &ae) && (strings.Contains(ae.ErrorCode(), "UnknownOperation") || awserr.Kind(err) == deploy.ErrAccessDenied) {
+		if unavailable(err) {
 			return nil, fmt.Errorf("%w: %w", errNoDeploymentAPI, err)
 		}
 		return nil, err

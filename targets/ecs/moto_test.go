@@ -111,6 +111,14 @@ func TestMotoConformance(t *testing.T) {
 		t.Error("the sidecar's image changed")
 	}
 
+	// What a register whose answer was lost looks for before trying again.
+	if found, err := tgt.findRegistered(ctx, cluster, p.token); err != nil || found != newTD {
+		t.Errorf("findRegistered = %q, %v; want %s", found, err, newTD)
+	}
+	if found, err := tgt.findRegistered(ctx, cluster, "another-deploy"); err != nil || found != "" {
+		t.Errorf("findRegistered(another token) = %q, %v; want none", found, err)
+	}
+
 	if _, err := tgt.stoppedTasks(ctx, newTD, time.Time{}); err != nil {
 		t.Errorf("ListTasks/DescribeTasks for diagnosis: %v", err)
 	}

@@ -98,6 +98,11 @@ func (t *Target) plan(ctx context.Context, r deploy.Release) (*Plan, error) {
 	// Equal as values, not as bytes: a file's keys need not be in ECS's order.
 	p.tdChanged = !cmp.Equal(before, after)
 	p.diff = p.makeDiff(before, after)
+	if v := t.c.opts.Verify; v != nil {
+		if _, err := p.Verify(ctx, v); err != nil {
+			return nil, err
+		}
+	}
 	if len(svc.Deployments) > 1 {
 		t.log().WarnContext(ctx, "the service is already mid-deployment; rollback will return it to the revision it names now",
 			"target", t.Name(), "taskDefinition", shortTD(aws.ToString(svc.TaskDefinition)))

@@ -54,11 +54,11 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	if err != nil {
 		return err
 	}
-	inUse, err := t.c.inUse(ctx, []types.Service{*svc})
+	used, err := inUse(ctx, t.c.api, []types.Service{*svc}, func(err error) { t.c.fallBack(ctx, t.log(), err) })
 	if err != nil {
 		return err
 	}
-	if inUse[registered] {
+	if used[registered] {
 		t.log().WarnContext(ctx, "not deregistering a revision a deployment still uses", "target", t.Name(), "arn", registered)
 		return nil
 	}
@@ -201,58 +201,4 @@ func (p *Plan) rollbackByUpdate(ctx context.Context, registered string, ecsRolle
 	}
 	_, err = t.waitStable(ctx, w, deploy.PhaseRollback, emit)
 	return err
-}
-
-// inUse returns the task definitions that services use: the revision each names, every
-// revision in its deployments list, and the revisions of its current service deployment
-// while that is in flight (a blue/green deployment's blue side, a rollback's target).
-func (c *Cluster) inUse(ctx context.Context, services []types.Service) (map[string]bool, error) {
-	used := map[string]bool{}
-	var revisions []string
-	for _, svc := range services {
-		used[aws.ToString(svc.TaskDefinition)] = true
-		for _, d := range svc.Deployments {
-			used[aws.ToString(d.TaskDefinition)] = true
-		}
-		cur := aws.ToString(svc.CurrentServiceDeployment)
-		if cur == "" || c.noDeployments.Load() {
-			continue
-		}
-		out, err := c.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{cur}})
-		if err != nil {
-			if awserr.Kind(err) == deploy.ErrAccessDenied || errors.Is(err, errNoDeploymentAPI) {
-				c.fallBack(ctx, c.opts.Logger, err)
-				continue
-			}
-			return nil, awserr.Wrap("ecs:"+c.name+"/"+aws.ToString(svc.ServiceName), "describe service deployment "+shortARN(cur), err, "")
-		}
-		for _, d := range out.ServiceDeployments {
-			switch d.Status {
-			case types.ServiceDeploymentStatusSuccessful, types.ServiceDeploymentStatusStopped,
-				types.ServiceDeploymentStatusRollbackSuccessful, types.ServiceDeploymentStatusRollbackFailed:
-				continue
-			}
-			if r := d.TargetServiceRevision; r != nil {
-				revisions = append(revisions, aws.ToString(r.Arn))
-			}
-			for _, r := range d.SourceServiceRevisions {
-				revisions = append(revisions, aws.ToString(r.Arn))
-			}
-			if rb := d.Rollback; rb != nil && rb.ServiceRevisionArn != nil {
-				revisions = append(revisions, aws.ToString(rb.ServiceRevisionArn))
-			}
-		}
-	}
-	for len(revisions) > 0 {
-		batch := revisions[:min(20, len(revisions))]
-		revisions = revisions[len(batch):]
-		out, err := c.api.DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{ServiceRevisionArns: batch})
-		if err != nil {
-			return nil, awserr.Wrap("ecs:"+c.name, "describe service revisions", err, "the credentials need ecs:DescribeServiceRevisions")
-		}
-		for _, r := range out.ServiceRevisions {
-			used[aws.ToString(r.TaskDefinition)] = true
-		}
-	}
-	return used, nil
 }

@@ -75,6 +75,10 @@ type Options struct {
 	// DeregisterOnRollback deregisters the revision this deploy registered when it is rolled
 	// back. A revision the service still runs is never deregistered.
 	DeregisterOnRollback bool
+	// Verify, when set, checks in Plan that the new task definition's images, roles, log
+	// groups and secrets exist and can be read (Plan.Verify), so a deploy that would fail on
+	// them fails before anything changes.
+	Verify *Verifier
 	// Migration, when set, runs a one-off task on the new revision before the service is
 	// updated; the deploy stops if it fails.
 	Migration *Migration
