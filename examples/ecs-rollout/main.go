@@ -30,10 +30,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/tidwall/gjson"
 
+	"github.com/stevedore-dev/stevedore/credentials"
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
 	"github.com/stevedore-dev/stevedore/internal/cli"
@@ -78,12 +84,29 @@ func rollout(ctx context.Context, args []string, getenv func(string) string, std
 	tag := fs.String("tag", "", "the image tag (default: IMAGE_TAG, else CODEBUILD_RESOLVED_SOURCE_VERSION)")
 	imageDefs := fs.String("imagedefinitions", "", "write CodePipeline's imagedefinitions.json (ECS deploy action) to this path")
 	imageDetail := fs.String("imagedetail", "", "write CodePipeline's imageDetail.json (ECS blue/green action) to this path")
+	waitUntil := fs.String("wait-until", "deployed", "when the wait ends: deployed (the service deployment is SUCCESSFUL), started,\nor a lifecycle stage such as BAKE_TIME (then follow it later with -wait-for)")
+	waitFor := fs.String("wait-for", "", "deploy nothing: wait for (or, with -wait-until started, report on) the service\ndeployment with this ARN; only the region needs to be set")
+	keep := fs.Int("keep", 0, "after a successful deploy, keep the newest `N` revisions of the family and deregister\nthe rest that no service or in-flight deployment uses (0 keeps all)")
+	verify := fs.Bool("verify", false, "before changing anything, check that the images (ECR), roles, log groups and\nsecrets the new task definition names exist and can be read")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: ecs-rollout [flags]\n\n%s\n\nFlags:\n", environmentHelp)
 		fs.PrintDefaults()
 	}
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	until, err := ecs.ParseUntil(*waitUntil)
+	if err != nil {
+		return cli.UsageError("-wait-until: " + err.Error())
+	}
+	if *keep < 0 {
+		return cli.UsageError("-keep must be 0 (keep all) or more")
+	}
+	logEvent := func(e deploy.Event) {
+		fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message)
+	}
+	if *waitFor != "" {
+		return follow(ctx, *waitFor, until, *timeout, getenv, stdout, logEvent)
 	}
 	env, err := readEnv(getenv, *tag)
 	if err != nil {
@@ -108,18 +131,22 @@ func rollout(ctx context.Context, args []string, getenv func(string) string, std
 		env.account = aws.ToString(out.Account)
 	}
 	image := fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s:%s", env.account, env.region, env.repo, env.tag)
-	target := ecs.New(awsecs.NewFromConfig(cfg), env.cluster, env.service, &ecs.Options{
-		TaskDefinition: env.family,
-		NoWait:         !*wait,
-	})
+	if !*wait {
+		until = ecs.Started
+	}
+	opts := &ecs.Options{TaskDefinition: env.family, WaitUntil: until}
+	if *verify {
+		opts.Verify = &ecs.Verifier{ECR: ecr.NewFromConfig(cfg), IAM: iam.NewFromConfig(cfg), Logs: cloudwatchlogs.NewFromConfig(cfg),
+			Secrets: credentials.NewResolver(secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg), nil), Region: env.region}
+	}
+	client := awsecs.NewFromConfig(cfg)
+	target := ecs.New(client, env.cluster, env.service, opts)
 	rel := deploy.Release{Version: env.version, Images: map[string]string{env.container: image}}
 	res, err := deploy.Run(ctx, rel, []deploy.Target{target}, &deploy.Options{
 		Timeout:         *timeout,
 		RollbackTimeout: *rollbackTimeout,
 		DryRun:          *dryRun,
-		OnEvent: func(e deploy.Event) {
-			fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message)
-		},
+		OnEvent:         logEvent,
 	})
 	if err != nil {
 		return err
@@ -143,11 +170,52 @@ func rollout(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 	}
+	if d := plan.Deployment(); d != "" && !plan.Status().Done {
+		fmt.Fprintf(stderr, "service deployment %s is still under way; follow it with:\n  ecs-rollout -wait-for %s\n", d, d)
+	}
+	if *keep > 0 {
+		pr, err := ecs.Prune(ctx, client, env.cluster, familyOf(plan), ecs.PruneOptions{Keep: *keep})
+		if err != nil {
+			return fmt.Errorf("the deploy succeeded, but pruning old revisions failed: %w", err)
+		}
+		fmt.Fprintf(stderr, "pruned: deregistered %d revisions, kept %d, %d older ones still in use\n", len(pr.Deregistered), len(pr.Kept), len(pr.InUse))
+	}
 	arn := plan.Registered()
 	if arn == "" {
 		arn = plan.Observed()
 	}
 	fmt.Fprintln(stdout, arn)
+	return nil
+}
+
+// familyOf is the family of the revision the plan leaves the service on.
+func familyOf(p *ecs.Plan) string {
+	return gjson.GetBytes(p.Rendered(), "family").Str
+}
+
+// follow waits for a service deployment another run started, and prints its final status.
+func follow(ctx context.Context, arn string, until ecs.Until, timeout time.Duration, getenv func(string) string, stdout io.Writer, emit deploy.EventFunc) error {
+	if _, _, err := ecs.ParseDeploymentARN(arn); err != nil {
+		return cli.UsageError("-wait-for: " + err.Error())
+	}
+	region := getenv("AWS_DEFAULT_REGION")
+	if region == "" {
+		region = getenv("AWS_REGION")
+	}
+	if region == "" {
+		return cli.UsageError("set AWS_DEFAULT_REGION or AWS_REGION")
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	if err != nil {
+		return fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := ecs.Follow(ctx, awsecs.NewFromConfig(cfg), arn, &ecs.Options{WaitUntil: until}, emit)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, st.Message)
 	return nil
 }
 

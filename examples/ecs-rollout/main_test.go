@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
@@ -347,5 +348,81 @@ func TestSecondSignalAndRollbackTimeout(t *testing.T) {
 	code, ended = p.Wait(time.Minute)
 	if code != 143 || ended.Sub(sent) > 20*time.Second || !strings.Contains(p.Stderr(), "rollback failed") {
 		t.Errorf("exit %d %v after the signal with -rollback-timeout 2s\n%s", code, ended.Sub(sent), p.Stderr())
+	}
+}
+
+// -wait-until BAKE_TIME returns once the blue/green deployment bakes and says how to follow
+// it; -wait-for then waits for it to succeed, and with -wait-until started only reports it;
+// -keep prunes what no deployment uses.
+func TestWaitUntilThenWaitForAndKeep(t *testing.T) {
+	srv := ecsfake.New(nil)
+	srv.StepInterval, srv.Minute = 200*time.Millisecond, time.Second // the bake outlasts the first polls
+	srv.CreateCluster("prod")
+	if _, err := srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CreateService(ecsfake.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web", DesiredCount: 2,
+		DeploymentConfiguration: `{"strategy":"BLUE_GREEN","bakeTimeInMinutes":6}`}); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	mototest.SetSDKEnv(t, hs.URL)
+
+	code, stdout, stderr := runProgram(t, scriptEnv("prod", "web", "v2"), "-wait-until", "bake_time", "-keep", "1")
+	if code != 0 || !strings.HasSuffix(lastLine(stdout), "web:2") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	_, rest, ok := strings.Cut(stderr, "follow it with:\n  ecs-rollout -wait-for ")
+	arn, _, _ := strings.Cut(rest, "\n")
+	if !ok || !strings.Contains(stderr, "IN_PROGRESS BAKE_TIME") || strings.Contains(stderr, "SUCCESSFUL") {
+		t.Fatalf("did not stop at BAKE_TIME with a way to follow it:\n%s", stderr)
+	}
+	// web:1 still serves as the blue side of the deployment: in use, not deregistered.
+	if !strings.Contains(stderr, "pruned: deregistered 0 revisions, kept 1, 1 older ones still in use") {
+		t.Errorf("-keep 1 during the bake:\n%s", stderr)
+	}
+
+	code, stdout, stderr = runProgram(t, map[string]string{"AWS_REGION": "us-east-1"}, "-wait-for", arn, "-wait-until", "started")
+	if code != 0 || !strings.Contains(stdout, "IN_PROGRESS BAKE_TIME") {
+		t.Errorf("report: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runProgram(t, map[string]string{"AWS_REGION": "us-east-1"}, "-wait-for", arn)
+	if code != 0 || !strings.Contains(stdout, "SUCCESSFUL") {
+		t.Errorf("wait: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = runProgram(t, map[string]string{"AWS_REGION": "us-east-1"}, "-wait-for", "arn:aws:ecs:us-east-1:123456789012:service/prod/web")
+	if code != 2 || !strings.Contains(stderr, "is not a service deployment ARN") {
+		t.Errorf("a service ARN: exit %d\n%s", code, stderr)
+	}
+
+	// Baked and cleaned up: now web:1 is unused and goes.
+	code, _, stderr = runProgram(t, scriptEnv("prod", "web", "v3"), "-keep", "1")
+	if code != 0 || !strings.Contains(stderr, "pruned: deregistered 2 revisions, kept 1, 0 older ones still in use") {
+		t.Errorf("-keep 1 after the bake: exit %d\n%s", code, stderr)
+	}
+}
+
+// -verify checks the new task definition's image in ECR before anything changes.
+func TestVerifyAgainstMoto(t *testing.T) {
+	cfg := mototest.Config(t)
+	mototest.SetSDKEnv(t, *cfg.BaseEndpoint)
+	client := awsecs.NewFromConfig(cfg)
+	cluster := mototestService(t, client, "verify", types.ContainerDefinition{Name: aws.String("app"), Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:old"), Memory: aws.Int32(128)})
+	env := scriptEnv(cluster, cluster, "v404")
+	env["IMAGE_REPO_NAME"] = cluster
+	if _, err := ecr.NewFromConfig(cfg).CreateRepository(t.Context(), &ecr.CreateRepositoryInput{RepositoryName: aws.String(cluster)}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runProgram(t, env, "-verify", "-wait=false")
+	if code != 1 || !strings.Contains(stderr, "verify: 1 problems, nothing changed: image 123456789012.dkr.ecr.us-east-1.amazonaws.com/"+cluster+":v404") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	svc, err := client.DescribeServices(t.Context(), &awsecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{"web"}})
+	if err != nil || !strings.HasSuffix(aws.ToString(svc.Services[0].TaskDefinition), cluster+":1") {
+		t.Errorf("the service changed: %v", err)
+	}
+	if strings.Contains(stderr, "registered") {
+		t.Errorf("registered a revision before verifying:\n%s", stderr)
 	}
 }

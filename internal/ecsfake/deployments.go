@@ -520,6 +520,10 @@ func (s *Server) rollStep(c *cluster, svc *service, at time.Time) {
 		drained = drained && old.running == 0
 	}
 	if p.running >= p.desired && drained && (p.rolloutState == "IN_PROGRESS" || len(svc.deployments) > 1) {
+		if !p.settling { // ECS sees the new tasks healthy and the old ones gone for a step first
+			p.settling = true
+			return
+		}
 		svc.deployments = svc.deployments[:1]
 		p.rolloutState, p.rolloutReason = "COMPLETED", "ECS deployment "+p.id+" completed."
 		svc.addEvent(at, fmt.Sprintf("(service %s) (deployment %s) deployment completed.", svc.name, p.id))

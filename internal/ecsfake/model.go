@@ -93,6 +93,7 @@ type deployment struct {
 	rolloutReason       string
 	created, updated    time.Time
 	rev                 *revision // the service revision it runs
+	settling            bool      // every task replaced; completes at the next step
 }
 
 type event struct {

@@ -44,6 +44,7 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	w.Until = t.c.opts.WaitUntil
 	st, err := t.waitStable(ctx, w, deploy.PhaseWait, emit)
 	p.mu.Lock()
+	p.last = st
 	p.superseded = st.Superseded
 	p.ecsRolledBack = st.RolledBack
 	p.mu.Unlock()

@@ -226,11 +226,9 @@ func DeploymentStatus(d types.ServiceDeployment, current string, stageAge time.D
 	if st.Traffic != nil {
 		fmt.Fprintf(&b, ", %g%% of production traffic", *st.Traffic)
 	}
-	if d.LifecycleStage == types.ServiceDeploymentLifecycleStageBakeTime {
-		if c := d.DeploymentConfiguration; c != nil && c.BakeTimeInMinutes != nil && stageAge >= 0 {
-			st.Remaining = max(0, time.Duration(*c.BakeTimeInMinutes)*time.Minute-stageAge)
-			fmt.Fprintf(&b, ", %s of bake time left", st.Remaining.Round(time.Second))
-		}
+	if bake, what := bakeOf(d, st.Traffic); bake > 0 && stageAge >= 0 {
+		st.Remaining, st.timed = max(0, bake-stageAge), true
+		fmt.Fprintf(&b, ", %s of %s left", st.Remaining.Round(time.Second), what)
 	}
 	if st.Counts.Failed > 0 && cb != nil && cb.Status != types.ServiceDeploymentRollbackMonitorsStatusDisabled {
 		fmt.Fprintf(&b, ", %d of %d failed tasks the circuit breaker allows", cb.FailureCount, cb.Threshold)
@@ -242,6 +240,27 @@ func DeploymentStatus(d types.ServiceDeployment, current string, stageAge time.D
 	}
 	st.Message = b.String()
 	return st
+}
+
+// bakeOf is how long d's current stage bakes, and what to call it: the deployment's bake
+// time in BAKE_TIME, a linear or canary step's while production traffic is part-shifted.
+func bakeOf(d types.ServiceDeployment, traffic *float64) (time.Duration, string) {
+	c := d.DeploymentConfiguration
+	if c == nil {
+		return 0, ""
+	}
+	minutes := func(m *int32) time.Duration { return time.Duration(aws.ToInt32(m)) * time.Minute }
+	switch {
+	case d.LifecycleStage == types.ServiceDeploymentLifecycleStageBakeTime && c.BakeTimeInMinutes != nil:
+		return minutes(c.BakeTimeInMinutes), "bake time"
+	case d.LifecycleStage != types.ServiceDeploymentLifecycleStageProductionTrafficShift || traffic == nil || *traffic <= 0 || *traffic >= 100:
+		return 0, ""
+	case c.Strategy == types.DeploymentStrategyLinear && c.LinearConfiguration != nil:
+		return minutes(c.LinearConfiguration.StepBakeTimeInMinutes), "this step's bake"
+	case c.Strategy == types.DeploymentStrategyCanary && c.CanaryConfiguration != nil:
+		return minutes(c.CanaryConfiguration.CanaryBakeTimeInMinutes), "the canary's bake"
+	}
+	return 0, ""
 }
 
 // shortARN is the last part of an ARN: a service deployment's ID.

@@ -31,6 +31,7 @@ type Plan struct {
 	registered    string // ARN Apply registered
 	updated       bool   // UpdateService was called
 	deployment    string // the service deployment UpdateService started
+	last          Status // what Apply's wait saw last
 	superseded    bool   // the wait saw another writer replace this deploy's deployment
 	ecsRolledBack bool   // the wait saw ECS roll the service back by itself
 }
@@ -172,6 +173,22 @@ func (p *Plan) Registered() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.registered
+}
+
+// Deployment is the ARN of the service deployment Apply started, or "" when it started none
+// or ECS reports none. Follow and Report take it, in this process or a later one.
+func (p *Plan) Deployment() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.deployment
+}
+
+// Status is what Apply's wait saw last: with WaitUntil a stage, where the deployment stood
+// when Apply returned.
+func (p *Plan) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
 }
 
 type serviceSettings struct {

@@ -24,8 +24,10 @@ type Status struct {
 	State      types.ServiceDeploymentStatus // its status
 	Stage      string                        // its lifecycle stage
 	Traffic    *float64                      // percent of production traffic on the new revision, where ECS reports it
-	Remaining  time.Duration                 // time left in a bake, when known
+	Remaining  time.Duration                 // time left in a bake, or in a linear or canary step's bake, when known
 	Hooks      []Hook                        // lifecycle hooks of the current stage
+
+	timed bool // Remaining is known
 }
 
 // Want is the rollout a wait judges: the deployment this process started, not whatever the

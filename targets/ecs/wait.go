@@ -223,8 +223,13 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 			d, err := t.describeDeployment(ctx, w.Deployment)
 			switch {
 			case err == nil:
-				if now := time.Now(); string(d.LifecycleStage) != stage || stageSince.IsZero() {
-					stage, stageSince = string(d.LifecycleStage), now
+				// A stage's age, or a traffic step's: when this wait first saw it.
+				at := string(d.LifecycleStage)
+				if r := d.TargetServiceRevision; r != nil && r.RequestedProductionTrafficWeight != nil {
+					at += fmt.Sprint(*r.RequestedProductionTrafficWeight)
+				}
+				if at != stage || stageSince.IsZero() {
+					stage, stageSince = at, time.Now()
 				}
 				st = DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), time.Since(stageSince))
 				if st.State == types.ServiceDeploymentStatusStopped || st.State == types.ServiceDeploymentStatusStopRequested {
@@ -283,20 +288,19 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 }
 
 // nearEnd says how soon to look at a deployment again, outside the poller's rhythm, when its
-// end is near and predictable: when a bake is about to end, during clean-up, and when every
-// new task runs. 0 means leave it to the poller.
+// next move is near and predictable: the end of a bake or of a traffic step's bake (whose
+// start is known only to within a poll, so the last 30 s are watched closely), clean-up, and a
+// rolling update's last task. 0 leaves it to the poller, whose DescribeServices calls are
+// shared by every service of the cluster.
 func nearEnd(st Status) time.Duration {
 	const quick = time.Second
 	switch {
-	case st.Deployment == "":
+	case st.Deployment == "" || st.State != types.ServiceDeploymentStatusInProgress:
 		return 0
-	case st.Stage == string(types.ServiceDeploymentLifecycleStageBakeTime) && st.Remaining > 2*MaxPollInterval:
-		// The bake's start is known only to within a poll: look closely over its last 30 s.
+	case st.timed && st.Remaining > 2*MaxPollInterval:
 		return min(st.Remaining-2*MaxPollInterval, MaxPollInterval)
-	case st.Stage == string(types.ServiceDeploymentLifecycleStageBakeTime),
-		st.Stage == string(types.ServiceDeploymentLifecycleStageCleanUp),
-		st.State == types.ServiceDeploymentStatusRollbackInProgress,
-		st.Counts.Desired > 0 && st.Counts.Updated >= st.Counts.Desired:
+	case st.timed, st.Stage == string(types.ServiceDeploymentLifecycleStageCleanUp),
+		st.Traffic == nil && st.Counts.Desired > 0 && st.Counts.Updated >= st.Counts.Desired-1:
 		return quick
 	}
 	return 0

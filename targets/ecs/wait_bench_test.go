@@ -1,0 +1,59 @@
+package ecs_test
+
+import (
+	"sort"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// inBubble runs f in a testing/synctest bubble from a benchmark: synctest.Test takes a
+// *testing.T, which testing.RunTests provides. Times measured inside are the fake clock's.
+func inBubble(b *testing.B, f func(t *testing.T)) {
+	b.Helper()
+	ok := testing.RunTests(func(string, string) (bool, error) { return true, nil },
+		[]testing.InternalTest{{Name: b.Name(), F: func(t *testing.T) { synctest.Test(t, f) }}})
+	if !ok {
+		b.Fatal("the rollout in the bubble failed")
+	}
+}
+
+var rolloutTimelines = []struct {
+	name, config string
+	desired      int
+}{
+	{"rolling", "", 4},
+	{"blue-green-bake-10m", `{"strategy":"BLUE_GREEN","bakeTimeInMinutes":10}`, 4},
+	{"canary-10pct-5m", `{"strategy":"CANARY","canaryConfiguration":{"canaryPercent":10,"canaryBakeTimeInMinutes":5}}`, 4},
+	{"linear-25pct-1m", `{"strategy":"LINEAR","linearConfiguration":{"stepPercent":25,"stepBakeTimeInMinutes":1}}`, 4},
+}
+
+// BenchmarkWaitLag rolls a release out on each scripted timeline, every iteration a new
+// deploy on a fresh fake, and reports (on the fake clock) how long after the service
+// deployment turned SUCCESSFUL Apply returned, and how many DescribeServices and
+// DescribeServiceDeployments calls the wait made per minute for the one service.
+func BenchmarkWaitLag(b *testing.B) {
+	for _, tl := range rolloutTimelines {
+		b.Run(tl.name, func(b *testing.B) {
+			var lags []time.Duration
+			var perMinute float64
+			for b.Loop() {
+				inBubble(b, func(t *testing.T) {
+					e := newDeploymentsEnv(t, tl.desired, tl.config)
+					start := time.Now()
+					if _, log, err := run(t, e, nil, nil); err != nil {
+						t.Fatalf("Run: %v\n%s", err, log.text())
+					}
+					lags = append(lags, time.Since(aws.ToTime(e.deployment(t).FinishedAt)))
+					calls := len(e.callTimes("DescribeServices")) + len(e.callTimes("DescribeServiceDeployments")) - 3 // the plan's and e.deployment's
+					perMinute = float64(calls) / time.Since(start).Minutes()
+				})
+			}
+			sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+			b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag-ms")
+			b.ReportMetric(perMinute, "calls/min")
+		})
+	}
+}
