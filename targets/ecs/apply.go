@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"context"
+	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -12,8 +13,8 @@ import (
 )
 
 // Apply registers the new task definition (once, however often Apply is called), runs the
-// migration task if one is set, updates the service and, unless NoWait is set, waits until
-// the service has settled on the new revision or failed.
+// migration task if one is set, updates the service and waits as Options.WaitUntil says: by
+// default until the service deployment it started is SUCCESSFUL, or has failed.
 func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
 	if !p.Changed() {
@@ -32,6 +33,9 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	w, err := p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit)
 	if err != nil {
 		return err
+	}
+	if w.Deployment == "" {
+		t.c.fallBack(ctx, t.log(), errors.New("UpdateService's answer names no currentServiceDeployment"))
 	}
 	if w.Deployment != "" && w.Deployment != aws.ToString(p.observed.CurrentServiceDeployment) {
 		p.mu.Lock()

@@ -342,11 +342,16 @@ func TestWaitUntilStageThenFollowByARN(t *testing.T) {
 }
 
 func TestFallbackWhenTheDeploymentAPIIsMissing(t *testing.T) {
-	for _, code := range []string{"UnknownOperationException", "AccessDeniedException"} {
+	for _, code := range []string{"UnknownOperationException", "AccessDeniedException", "no currentServiceDeployment"} {
 		t.Run(code, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				e := newDeploymentsEnv(t, 2, "")
-				e.srv.Inject("DescribeServiceDeployments", ecsfake.Fault{Code: code, Times: -1})
+				calls := 1
+				if code == "no currentServiceDeployment" {
+					e.srv.NoServiceDeployments, calls = true, 0 // as moto
+				} else {
+					e.srv.Inject("DescribeServiceDeployments", ecsfake.Fault{Code: code, Times: -1})
+				}
 				var debug strings.Builder
 				_, log, err := run(t, e, &ecs.Options{Logger: newDebugLogger(&debug)}, nil)
 				if err != nil {
@@ -358,8 +363,8 @@ func TestFallbackWhenTheDeploymentAPIIsMissing(t *testing.T) {
 				if n := strings.Count(debug.String(), "following rollouts by"); n != 1 {
 					t.Errorf("%d debug records of the fallback, want 1:\n%s", n, debug.String())
 				}
-				if n := e.srv.Calls("DescribeServiceDeployments"); n != 1 {
-					t.Errorf("%d DescribeServiceDeployments calls, want 1 (then never again)", n)
+				if n := e.srv.Calls("DescribeServiceDeployments"); n != calls {
+					t.Errorf("%d DescribeServiceDeployments calls, want %d (then never again)", n, calls)
 				}
 			})
 		})

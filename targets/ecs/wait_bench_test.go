@@ -23,11 +23,13 @@ func inBubble(b *testing.B, f func(t *testing.T)) {
 var rolloutTimelines = []struct {
 	name, config string
 	desired      int
+	noAPI        bool // judged by the deployments list, as before service deployments
 }{
-	{"rolling", "", 4},
-	{"blue-green-bake-10m", `{"strategy":"BLUE_GREEN","bakeTimeInMinutes":10}`, 4},
-	{"canary-10pct-5m", `{"strategy":"CANARY","canaryConfiguration":{"canaryPercent":10,"canaryBakeTimeInMinutes":5}}`, 4},
-	{"linear-25pct-1m", `{"strategy":"LINEAR","linearConfiguration":{"stepPercent":25,"stepBakeTimeInMinutes":1}}`, 4},
+	{"rolling-deployments-list", "", 4, true},
+	{"rolling", "", 4, false},
+	{"blue-green-bake-10m", `{"strategy":"BLUE_GREEN","bakeTimeInMinutes":10}`, 4, false},
+	{"canary-10pct-5m", `{"strategy":"CANARY","canaryConfiguration":{"canaryPercent":10,"canaryBakeTimeInMinutes":5}}`, 4, false},
+	{"linear-25pct-1m", `{"strategy":"LINEAR","linearConfiguration":{"stepPercent":25,"stepBakeTimeInMinutes":1}}`, 4, false},
 }
 
 // BenchmarkWaitLag rolls a release out on each scripted timeline, every iteration a new
@@ -38,22 +40,26 @@ func BenchmarkWaitLag(b *testing.B) {
 	for _, tl := range rolloutTimelines {
 		b.Run(tl.name, func(b *testing.B) {
 			var lags []time.Duration
-			var perMinute float64
+			var perMinute, minutes float64
 			for b.Loop() {
 				inBubble(b, func(t *testing.T) {
 					e := newDeploymentsEnv(t, tl.desired, tl.config)
+					e.srv.NoServiceDeployments = tl.noAPI
 					start := time.Now()
 					if _, log, err := run(t, e, nil, nil); err != nil {
 						t.Fatalf("Run: %v\n%s", err, log.text())
 					}
+					calls := len(e.callTimes("DescribeServices")) + len(e.callTimes("DescribeServiceDeployments")) - 1 // the plan's
+					minutes = time.Since(start).Minutes()
+					perMinute = float64(calls) / minutes
+					e.srv.NoServiceDeployments = false // to read when the deployment finished
 					lags = append(lags, time.Since(aws.ToTime(e.deployment(t).FinishedAt)))
-					calls := len(e.callTimes("DescribeServices")) + len(e.callTimes("DescribeServiceDeployments")) - 3 // the plan's and e.deployment's
-					perMinute = float64(calls) / time.Since(start).Minutes()
 				})
 			}
 			sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 			b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag-ms")
 			b.ReportMetric(perMinute, "calls/min")
+			b.ReportMetric(minutes, "rollout-min")
 		})
 	}
 }
