@@ -437,3 +437,57 @@ func TestDeploymentConfigurationOption(t *testing.T) {
 func newDebugLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// inFlightUses wraps the client: once armed, the service's current deployment reads as in
+// flight with a target service revision on td, which only DescribeServiceRevisions tells.
+type inFlightUses struct {
+	*awsecs.Client
+	armed atomic.Bool
+	td    string
+}
+
+func (c *inFlightUses) DescribeServiceDeployments(ctx context.Context, in *awsecs.DescribeServiceDeploymentsInput, opts ...func(*awsecs.Options)) (*awsecs.DescribeServiceDeploymentsOutput, error) {
+	out, err := c.Client.DescribeServiceDeployments(ctx, in, opts...)
+	if err == nil && c.armed.Load() {
+		for i := range out.ServiceDeployments {
+			out.ServiceDeployments[i].Status = types.ServiceDeploymentStatusInProgress
+			out.ServiceDeployments[i].TargetServiceRevision = &types.ServiceRevisionSummary{Arn: aws.String("arn:aws:ecs:us-east-1:123456789012:service-revision/prod/web/999")}
+		}
+	}
+	return out, err
+}
+
+func (c *inFlightUses) DescribeServiceRevisions(ctx context.Context, in *awsecs.DescribeServiceRevisionsInput, opts ...func(*awsecs.Options)) (*awsecs.DescribeServiceRevisionsOutput, error) {
+	out := &awsecs.DescribeServiceRevisionsOutput{}
+	for _, arn := range in.ServiceRevisionArns {
+		if strings.HasSuffix(arn, "/999") {
+			out.ServiceRevisions = append(out.ServiceRevisions, types.ServiceRevision{ServiceRevisionArn: aws.String(arn), TaskDefinition: aws.String(c.td)})
+		}
+	}
+	return out, nil
+}
+
+func TestRollbackDeregistersOnlyWhatNoDeploymentUses(t *testing.T) {
+	for _, inFlight := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unused: deregistered", true: "named by an in-flight service deployment: kept"}[inFlight], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newDeploymentsEnv(t, 2, blueGreen)
+				e.srv.FireAlarm("web-5xx", time.Now().Add(5*time.Minute))
+				api := &inFlightUses{Client: e.client, td: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2"}
+				target := ecs.New(api, "prod", "web", &ecs.Options{DeregisterOnRollback: true})
+				_, err := deploy.Run(t.Context(), release, []deploy.Target{target}, &deploy.Options{OnEvent: func(ev deploy.Event) {
+					if inFlight && ev.Phase == deploy.PhaseRollback && strings.HasPrefix(ev.Message, "ECS rolled service deployment") {
+						api.armed.Store(true) // ECS's rollback is over; the deregister check comes next
+					}
+				}})
+				if !errors.Is(err, deploy.ErrRolledBack) {
+					t.Fatalf("err = %v, want ErrRolledBack", err)
+				}
+				want := map[bool]int{false: 1, true: 0}[inFlight]
+				if n := e.srv.Calls("DeregisterTaskDefinition"); n != want {
+					t.Errorf("%d DeregisterTaskDefinition calls, want %d", n, want)
+				}
+			})
+		})
+	}
+}
