@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
@@ -32,16 +33,12 @@ func Follow(ctx context.Context, api API, arn string, opts *Options, emit deploy
 		return Status{}, err
 	}
 	t := New(api, cluster, service, opts)
-	if t.c.opts.WaitUntil == Started {
-		return t.report(ctx, arn)
-	}
-	svc, err := t.describeService(ctx)
+	svc, d, err := t.read(ctx, arn)
 	if err != nil {
 		return Status{}, err
 	}
-	d, err := t.describeDeployment(ctx, arn)
-	if err != nil {
-		return Status{}, t.deploymentErr(arn, err)
+	if t.c.opts.WaitUntil == Started {
+		return DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), -1), nil
 	}
 	w := Want{TaskDefinition: aws.ToString(svc.TaskDefinition), Deployment: arn, Until: t.c.opts.WaitUntil, Since: aws.ToTime(d.CreatedAt)}
 	return t.waitStable(ctx, w, deploy.PhaseWait, emit)
@@ -49,23 +46,20 @@ func Follow(ctx context.Context, api API, arn string, opts *Options, emit deploy
 
 // Report reads the service deployment arn once and judges it (DeploymentStatus).
 func Report(ctx context.Context, api API, arn string) (Status, error) {
-	cluster, service, err := ParseDeploymentARN(arn)
-	if err != nil {
-		return Status{}, err
-	}
-	return New(api, cluster, service, nil).report(ctx, arn)
+	return Follow(ctx, api, arn, &Options{WaitUntil: Started}, nil)
 }
 
-func (t *Target) report(ctx context.Context, arn string) (Status, error) {
+// read reads the service and its service deployment arn.
+func (t *Target) read(ctx context.Context, arn string) (*types.Service, *types.ServiceDeployment, error) {
 	svc, err := t.describeService(ctx)
 	if err != nil {
-		return Status{}, err
+		return nil, nil, err
 	}
 	d, err := t.describeDeployment(ctx, arn)
 	if err != nil {
-		return Status{}, t.deploymentErr(arn, err)
+		return nil, nil, t.deploymentErr(arn, err)
 	}
-	return DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), -1), nil
+	return svc, d, nil
 }
 
 // deploymentErr wraps an error of describeDeployment once.

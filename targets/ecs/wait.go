@@ -268,6 +268,8 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 			switch {
 			case st.State == types.ServiceDeploymentStatusRollbackSuccessful:
 				return st, nil
+			case st.Superseded:
+				return st, deploy.Errorf(deploy.ErrSuperseded, t.Name(), op, "%s", st.Message)
 			case st.Done || st.Failed && !st.RolledBack:
 				return st, deploy.Errorf(deploy.ErrFailed, t.Name(), op, "%s", st.Message)
 			}
