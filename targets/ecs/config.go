@@ -112,3 +112,40 @@ func configView(c *types.DeploymentConfiguration) map[string]any {
 	}
 	return v
 }
+
+// restoreConfig is what puts the observed deploymentConfiguration back after change: the
+// observed settings, and ECS's defaults for each field change set that the service did not
+// report (an UpdateService leaves a field it is not sent as it is, so sending the observed
+// configuration alone would keep, say, a BLUE_GREEN strategy the release set).
+func restoreConfig(observed, change *types.DeploymentConfiguration) *types.DeploymentConfiguration {
+	var r types.DeploymentConfiguration
+	if observed != nil {
+		r = *observed
+	}
+	c := change
+	if c.Strategy != "" && r.Strategy == "" {
+		r.Strategy = types.DeploymentStrategyRolling
+	}
+	if c.BakeTimeInMinutes != nil && r.BakeTimeInMinutes == nil {
+		r.BakeTimeInMinutes = aws.Int32(0)
+	}
+	if c.Alarms != nil && r.Alarms == nil {
+		r.Alarms = &types.DeploymentAlarms{AlarmNames: []string{}}
+	}
+	if c.DeploymentCircuitBreaker != nil && r.DeploymentCircuitBreaker == nil {
+		r.DeploymentCircuitBreaker = &types.DeploymentCircuitBreaker{}
+	}
+	if c.LifecycleHooks != nil && r.LifecycleHooks == nil {
+		r.LifecycleHooks = []types.DeploymentLifecycleHook{}
+	}
+	if c.EarlySuccessCriteria != nil && r.EarlySuccessCriteria == nil {
+		r.EarlySuccessCriteria = &types.DeploymentEarlySuccessCriteria{}
+	}
+	if c.MaximumPercent != nil && r.MaximumPercent == nil {
+		r.MaximumPercent = aws.Int32(200)
+	}
+	if c.MinimumHealthyPercent != nil && r.MinimumHealthyPercent == nil {
+		r.MinimumHealthyPercent = aws.Int32(100)
+	}
+	return &r
+}

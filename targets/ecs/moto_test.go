@@ -48,7 +48,8 @@ func TestMotoConformance(t *testing.T) {
 		TaskDefinition: aws.String(cluster + ":1"), DesiredCount: aws.Int32(2)}))
 
 	tgt := New(client, cluster, "web", &Options{NoWait: true, DeregisterOnRollback: true, PollInterval: 100 * time.Millisecond,
-		Migration: &Migration{Container: "app", Command: []string{"./migrate"}, LaunchType: types.LaunchTypeFargate}})
+		Migration: &Migration{Container: "app", Command: []string{"./migrate"}, LaunchType: types.LaunchTypeFargate},
+		DeploymentConfiguration: &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(5)}})
 	rel := deploy.Release{Images: map[string]string{"": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2"},
 		Env: []deploy.EnvChange{{Container: "app", Name: "RELEASE", Value: "v2"}}}
 	p, err := tgt.plan(ctx, rel)
@@ -83,6 +84,9 @@ func TestMotoConformance(t *testing.T) {
 	}
 	if got := aws.ToString(svc.TaskDefinition); !strings.HasSuffix(got, cluster+":2") {
 		t.Errorf("service taskDefinition = %s, want revision 2", got)
+	}
+	if c := svc.DeploymentConfiguration; c == nil || c.Strategy != types.DeploymentStrategyBlueGreen || aws.ToInt32(c.BakeTimeInMinutes) != 5 {
+		t.Errorf("deploymentConfiguration = %+v, want the strategy and bake time UpdateService sent", c)
 	}
 	td, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(newTD),
 		Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
@@ -132,6 +136,9 @@ func TestMotoConformance(t *testing.T) {
 	}
 	if got := aws.ToString(svc.TaskDefinition); !strings.HasSuffix(got, cluster+":1") {
 		t.Errorf("after rollback the service runs %s, want revision 1", got)
+	}
+	if c := svc.DeploymentConfiguration; c != nil && c.Strategy == types.DeploymentStrategyBlueGreen {
+		t.Errorf("after rollback the deploymentConfiguration is %+v, want the observed one back", c)
 	}
 	old, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(newTD)})
 	if err != nil {

@@ -158,7 +158,7 @@ func (p *Plan) restoreSettings(ctx context.Context, emit deploy.EventFunc) error
 		in.DesiredCount = aws.Int32(p.observed.DesiredCount)
 	}
 	if p.config != nil {
-		in.DeploymentConfiguration = p.observed.DeploymentConfiguration
+		in.DeploymentConfiguration = restoreConfig(p.observed.DeploymentConfiguration, t.c.opts.DeploymentConfiguration)
 	}
 	if in.DesiredCount == nil && in.DeploymentConfiguration == nil {
 		return nil
@@ -192,7 +192,7 @@ func (p *Plan) rollbackByUpdate(ctx context.Context, registered string, ecsRolle
 	}
 	var config *types.DeploymentConfiguration
 	if p.config != nil {
-		config = p.observed.DeploymentConfiguration
+		config = restoreConfig(p.observed.DeploymentConfiguration, t.c.opts.DeploymentConfiguration)
 	}
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "returning the service to " + shortTD(old)})
 	w, err := p.updateService(ctx, old, desired, false, config, deploy.PhaseRollback, emit)
