@@ -48,7 +48,7 @@ func TestMotoConformance(t *testing.T) {
 		TaskDefinition: aws.String(cluster + ":1"), DesiredCount: aws.Int32(2)}))
 
 	tgt := New(client, cluster, "web", &Options{NoWait: true, DeregisterOnRollback: true, PollInterval: 100 * time.Millisecond,
-		Migration: &Migration{Container: "app", Command: []string{"./migrate"}, LaunchType: types.LaunchTypeFargate},
+		Migration:               &Migration{Container: "app", Command: []string{"./migrate"}, LaunchType: types.LaunchTypeFargate},
 		DeploymentConfiguration: &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(5)}})
 	rel := deploy.Release{Images: map[string]string{"": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2"},
 		Env: []deploy.EnvChange{{Container: "app", Name: "RELEASE", Value: "v2"}}}

@@ -28,7 +28,7 @@ import (
 func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
 	p.mu.Lock()
-	updated, registered, superseded, ecsRolledBack, dep := p.updated, p.registered, p.superseded, p.ecsRolledBack, p.deployment
+	updated, registered, superseded, dep := p.updated, p.registered, p.superseded, p.deployment
 	p.mu.Unlock()
 	if updated {
 		if superseded {
@@ -39,8 +39,8 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 			return err
 		}
 		if !done {
-			p.mu.Lock()
-			ecsRolledBack = p.ecsRolledBack
+			p.mu.Lock() // the wait, or rollbackDeployment, may have seen ECS roll back by itself
+			ecsRolledBack := p.ecsRolledBack
 			p.mu.Unlock()
 			if err := p.rollbackByUpdate(ctx, registered, ecsRolledBack, emit); err != nil {
 				return err
