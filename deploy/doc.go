@@ -3,7 +3,9 @@
 // A [Target] turns a [Release] into a [Plan] by reading live state, without side effects. A
 // plan shows its change as a readable diff, applies it and waits until it has settled, and can
 // restore exactly what it observed. [Run] drives one or several targets through plan, apply
-// and, when anything fails, times out or is cancelled, rollback.
+// and, when anything fails, times out or is cancelled, rollback. A target that implements
+// [Honourer] says which [Parts] of a release it honours; Run rejects a release that sets
+// another, for every such target at once, before planning any.
 //
 // Targets report progress as [Event] values to an optional callback and log through a
 // *slog.Logger; nothing in stevedore prints. Errors carry a sentinel such as [ErrNotFound] or

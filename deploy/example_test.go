@@ -92,3 +92,20 @@ func ExampleResult_Outcome() {
 	// rolled back - web runs v1 - api runs v1
 	// failed: true
 }
+
+// A target says which parts of a release it honours; Run checks them before planning.
+func ExampleHonourer() {
+	rel := deploy.Release{Version: "v2", Env: []deploy.EnvChange{{Name: "LOG_LEVEL", Value: "debug"}}}
+	fmt.Println(rel.Parts())
+	_, err := deploy.Run(context.Background(), rel, []deploy.Target{&imagesOnly{}}, nil)
+	fmt.Println(err)
+	// Output:
+	// env, version
+	// images-only: check release: the release sets env, which this target does not honour (it honours images, version)
+}
+
+// imagesOnly is a target that honours images and a version only.
+type imagesOnly struct{ memTarget }
+
+func (*imagesOnly) Name() string          { return "images-only" }
+func (*imagesOnly) Honours() deploy.Parts { return deploy.Images | deploy.Version }

@@ -143,6 +143,16 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		}
 		res.Targets[i].Target = name
 	}
+	names := make([]string, len(targets))
+	for i := range res.Targets {
+		names[i] = res.Targets[i].Target
+	}
+	if perTarget, err := unhonoured(ctx, o.Logger, r, targets, names); err != nil {
+		for i, e := range perTarget {
+			res.Targets[i].Err = e
+		}
+		return res, err
+	}
 	emit, closeEmit := serialise(o.OnEvent, o.Logger)
 	defer closeEmit()
 

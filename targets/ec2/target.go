@@ -147,4 +147,11 @@ func New(ssmClient SSMAPI, ec2Client EC2API, fleet Fleet, opts Options) *Target 
 // Name is "ec2:" and the fleet: "ec2:tag:app=web" or "ec2:i-1,i-2".
 func (t *Target) Name() string { return "ec2:" + t.fleet.String() }
 
-var _ deploy.Target = (*Target)(nil)
+var (
+	_ deploy.Target   = (*Target)(nil)
+	_ deploy.Honourer = (*Target)(nil)
+)
+
+// Honours says the EC2 target takes images, environment and a version, but no secrets by
+// reference (resolve them with the credentials package instead).
+func (t *Target) Honours() deploy.Parts { return deploy.Images | deploy.Env | deploy.Version }

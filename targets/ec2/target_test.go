@@ -561,6 +561,22 @@ func TestReleaseValidation(t *testing.T) {
 	}
 }
 
+// deploy.Run rejects secrets by reference for the EC2 target before any AWS call: the
+// target says what it honours.
+func TestRunRejectsSecretsBeforeAnyCall(t *testing.T) {
+	e := newEnv()
+	e.srv.Fleet(1, map[string]string{"app": "web"})
+	tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script})
+	rel := deploy.Release{Version: "v1", Secrets: []deploy.SecretRef{{Name: "A", ValueFrom: "/x"}}}
+	_, err := deploy.Run(context.Background(), rel, []deploy.Target{tg}, nil)
+	if !errors.Is(err, deploy.ErrInvalid) || !strings.Contains(err.Error(), "the release sets secrets, which this target does not honour") {
+		t.Errorf("err = %v", err)
+	}
+	if n := e.srv.TotalCalls(); n != 0 {
+		t.Errorf("%d AWS calls before the release was rejected", n)
+	}
+}
+
 // Right after SendCommand the invocations are not listed yet; a finished command with an
 // empty listing must be waited on, not read as "nothing failed".
 func TestInvocationsNotYetListed(t *testing.T) {

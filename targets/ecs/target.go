@@ -138,4 +138,11 @@ func (t *Target) Name() string { return "ecs:" + t.c.name + "/" + t.service }
 
 func (t *Target) log() *slog.Logger { return t.c.opts.Logger }
 
-var _ deploy.Target = (*Target)(nil)
+var (
+	_ deploy.Target   = (*Target)(nil)
+	_ deploy.Honourer = (*Target)(nil)
+)
+
+// Honours says the ECS target honours every part of a release: images and environment by
+// container, secrets as valueFrom entries, the version in logs and events.
+func (t *Target) Honours() deploy.Parts { return deploy.AllParts }

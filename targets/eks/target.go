@@ -108,4 +108,11 @@ func (t *Target) Name() string {
 	return prefix + t.namespace + "/" + string(t.kind) + "/" + t.name
 }
 
-var _ deploy.Target = (*Target)(nil)
+var (
+	_ deploy.Target   = (*Target)(nil)
+	_ deploy.Honourer = (*Target)(nil)
+)
+
+// Honours says the Kubernetes target sets images (and records the version); environment
+// and secrets belong in the manifest.
+func (t *Target) Honours() deploy.Parts { return deploy.Images | deploy.Version }
