@@ -3,7 +3,6 @@ package credentials
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -71,10 +70,7 @@ func NewCache(r *Resolver, opts *CacheOptions) *Cache {
 	if c.opts.RetryAfter <= 0 {
 		c.opts.RetryAfter = time.Minute
 	}
-	c.log = c.opts.Logger
-	if c.log == nil {
-		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	c.log = deploy.LoggerOrDiscard(c.opts.Logger)
 	return c
 }
 

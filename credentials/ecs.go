@@ -27,7 +27,7 @@ func (r *Resolver) ECSSecrets(ctx context.Context, container string, vars map[st
 	for _, name := range sortedKeys(vars) {
 		ref := vars[name]
 		fail := func(err error) { rerr.Failures = append(rerr.Failures, RefError{ref, err}) }
-		if !validEnvName(name) {
+		if !deploy.ValidEnvName(name) {
 			fail(deploy.Errorf(deploy.ErrInvalid, ref.String(), "ecs secret", "%q is not a valid environment variable name", name))
 			continue
 		}

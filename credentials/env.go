@@ -15,7 +15,7 @@ import (
 func Environ(base []string, vars map[string]Secret) ([]string, error) {
 	names := sortedKeys(vars)
 	for _, n := range names {
-		if !validEnvName(n) {
+		if !deploy.ValidEnvName(n) {
 			return nil, deploy.Errorf(deploy.ErrInvalid, "", "set environment", "%q is not a valid environment variable name (letters, digits and _, not starting with a digit)", n)
 		}
 		if strings.IndexByte(vars[n].Reveal(), 0) >= 0 {
@@ -33,16 +33,4 @@ func Environ(base []string, vars map[string]Secret) ([]string, error) {
 		out = append(out, n+"="+vars[n].Reveal())
 	}
 	return slices.Clip(out), nil
-}
-
-func validEnvName(n string) bool {
-	if n == "" || n[0] >= '0' && n[0] <= '9' {
-		return false
-	}
-	for _, c := range n {
-		if !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
 }

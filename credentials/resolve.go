@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -51,11 +50,9 @@ type Resolver struct {
 
 // NewResolver returns a Resolver over the two services; opts may be nil.
 func NewResolver(sm SecretsManagerAPI, ps ParameterStoreAPI, opts *ResolverOptions) *Resolver {
-	r := &Resolver{sm: sm, ps: ps, conc: 4, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	r := &Resolver{sm: sm, ps: ps, conc: 4, log: deploy.LoggerOrDiscard(nil)}
 	if opts != nil {
-		if opts.Logger != nil {
-			r.log = opts.Logger
-		}
+		r.log = deploy.LoggerOrDiscard(opts.Logger)
 		if opts.Concurrency > 0 {
 			r.conc = opts.Concurrency
 		}

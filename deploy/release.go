@@ -52,7 +52,7 @@ func (r Release) Validate() error {
 		}
 	}
 	for i, e := range r.Env {
-		if !validEnvName(e.Name) {
+		if !ValidEnvName(e.Name) {
 			return Errorf(ErrInvalid, "", "validate release", "Env[%d]: %q is not a valid environment variable name", i, e.Name)
 		}
 		// The value may be secret: say which variable, never what it holds.
@@ -61,7 +61,7 @@ func (r Release) Validate() error {
 		}
 	}
 	for i, s := range r.Secrets {
-		if !validEnvName(s.Name) {
+		if !ValidEnvName(s.Name) {
 			return Errorf(ErrInvalid, "", "validate release", "Secrets[%d]: %q is not a valid environment variable name", i, s.Name)
 		}
 		if !utf8.ValidString(s.ValueFrom) || !utf8.ValidString(s.Container) {
@@ -107,19 +107,4 @@ func (r Release) String() string {
 		fmt.Fprintf(&b, ", %d secrets", len(r.Secrets))
 	}
 	return b.String()
-}
-
-func validEnvName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

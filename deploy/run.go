@@ -121,7 +121,7 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		o = *opts
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = LoggerOrDiscard(nil)
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
@@ -326,11 +326,13 @@ func classifyCtx(ctx context.Context, target, op string, err error) error {
 	if errors.As(err, &de) {
 		return err
 	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &Error{Kind: ErrTimeout, Target: target, Op: op, Detail: "deadline exceeded", Err: err}
-	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
-		return &Error{Kind: ErrCanceled, Target: target, Op: op, Err: err}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		kind := contextKind(err, ctx.Err())
+		detail := ""
+		if kind == ErrTimeout {
+			detail = "deadline exceeded"
+		}
+		return &Error{Kind: kind, Target: target, Op: op, Detail: detail, Err: err}
 	}
 	return &Error{Kind: ErrFailed, Target: target, Op: op, Err: err}
 }

@@ -21,7 +21,6 @@ const (
 )
 
 var versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,127}$`)
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // release is what one instance is asked to run.
 type release struct {
@@ -51,7 +50,7 @@ func releaseOf(target string, r deploy.Release) (release, error) {
 		switch {
 		case n == "" || len(names) == 1:
 			rel.image = img
-		case envNameRE.MatchString(strings.ToUpper(n)):
+		case deploy.ValidEnvName(strings.ToUpper(n)):
 			rel.env[EnvImage+"_"+strings.ToUpper(n)] = img
 		default:
 			return bad("image name %q cannot be part of an environment variable name", n)

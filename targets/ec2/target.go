@@ -2,7 +2,6 @@ package ec2
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -125,10 +124,7 @@ type Target struct {
 
 // New returns a target for fleet; opts says what to run.
 func New(ssmClient SSMAPI, ec2Client EC2API, fleet Fleet, opts Options) *Target {
-	t := &Target{ssm: ssmClient, ec2: ec2Client, fleet: fleet, opts: opts, log: opts.Logger}
-	if t.log == nil {
-		t.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	t := &Target{ssm: ssmClient, ec2: ec2Client, fleet: fleet, opts: opts, log: deploy.LoggerOrDiscard(opts.Logger)}
 	if t.opts.Strategy == (Count{}) {
 		t.opts.Strategy = OneAtATime
 	}

@@ -272,9 +272,5 @@ func (p *Plan) explain(ctx context.Context, id string, results []Result) {
 
 // ctxErr reports that ctx ended while op was under way.
 func (t *Target) ctxErr(ctx context.Context, op string) error {
-	kind := deploy.ErrCanceled
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		kind = deploy.ErrTimeout
-	}
-	return deploy.Wrap(kind, t.Name(), op, ctx.Err(), "the command was cancelled")
+	return deploy.ContextError(ctx.Err(), t.Name(), op, "the command was cancelled")
 }

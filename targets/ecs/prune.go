@@ -63,10 +63,7 @@ func Prune(ctx context.Context, api PruneAPI, cluster, family string, opts Prune
 	if opts.Keep < 1 {
 		return nil, deploy.Errorf(deploy.ErrInvalid, name, "prune", "keep %d revisions: at least the newest one must stay", opts.Keep)
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := deploy.LoggerOrDiscard(opts.Logger)
 	services, err := clusterServices(ctx, api, cluster)
 	if err != nil {
 		return nil, awserr.Wrap(name, "list the cluster's services", err, "the credentials need ecs:ListServices and ecs:DescribeServices")

@@ -101,9 +101,7 @@ func NewCluster(api API, cluster string, opts *Options) *Cluster {
 	if opts != nil {
 		o = *opts
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.Logger = deploy.LoggerOrDiscard(o.Logger)
 	if o.NoWait {
 		o.WaitUntil = Started
 	}

@@ -374,9 +374,5 @@ func (t *Target) streamEvents(svc *types.Service, after time.Time, phase deploy.
 // ctxErr reports that ctx ended while op was under way: ErrTimeout for a deadline,
 // ErrCanceled otherwise, with detail saying where things stood.
 func (t *Target) ctxErr(ctx context.Context, op, detail string) error {
-	kind := deploy.ErrCanceled
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		kind = deploy.ErrTimeout
-	}
-	return &deploy.Error{Kind: kind, Target: t.Name(), Op: op, Detail: detail, Err: ctx.Err()}
+	return deploy.ContextError(ctx.Err(), t.Name(), op, detail)
 }

@@ -122,11 +122,7 @@ func (t *Target) apiErr(op string, err error) error {
 }
 
 func (t *Target) ctxErr(err error, op string) error {
-	kind := deploy.ErrCanceled
-	if errors.Is(err, context.DeadlineExceeded) {
-		kind = deploy.ErrTimeout
-	}
-	return deploy.Wrap(kind, t.Name(), op, err, "")
+	return deploy.ContextError(err, t.Name(), op, "")
 }
 
 // setImages returns the template with images set by container name. The images were

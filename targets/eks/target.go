@@ -1,7 +1,6 @@
 package eks
 
 import (
-	"io"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -49,10 +48,7 @@ func New(c *Client, kind Kind, namespace, name string, opts *Options) *Target {
 	if t.opts.PollInterval <= 0 {
 		t.opts.PollInterval = time.Second
 	}
-	t.log = t.opts.Logger
-	if t.log == nil {
-		t.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	t.log = deploy.LoggerOrDiscard(t.opts.Logger)
 	t.path = "/apis/apps/v1/namespaces/" + url.PathEscape(t.namespace) + "/" + kind.resource() + "/" + url.PathEscape(name)
 	return t
 }
