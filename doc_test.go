@@ -102,3 +102,55 @@ func TestPackageDoc(t *testing.T) {
 
 // unresolved is what a doc link left as text looks like: [name] or [pkg.Name].
 var unresolved = regexp.MustCompile(`\[[A-Za-z][\w./-]*\]`)
+
+// One alias scheme wherever our targets and the SDK's packages of the same names meet: ours
+// keep their names (ecs, ec2, eks), the SDK's are awsecs, awsec2 and awseks. Checked in every
+// Go file that imports both, and in the README's Go snippets.
+func TestImportAliases(t *testing.T) {
+	sdkAlias := regexp.MustCompile(`^aws(ecs|ec2|eks)$`)
+	err := filepath.WalkDir(".", func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") {
+			return err
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), p, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		ours, sdk := map[string]string{}, map[string]string{}
+		for _, imp := range f.Imports {
+			path := strings.Trim(imp.Path.Value, `"`)
+			name := ""
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			for _, svc := range []string{"ecs", "ec2", "eks"} {
+				switch path {
+				case module + "/targets/" + svc:
+					ours[svc] = name
+				case "github.com/aws/aws-sdk-go-v2/service/" + svc:
+					sdk[svc] = name
+				}
+			}
+		}
+		for svc, name := range ours {
+			alias, both := sdk[svc]
+			if !both {
+				continue
+			}
+			if name != "" || !sdkAlias.MatchString(alias) || alias != "aws"+svc {
+				t.Errorf("%s imports targets/%s as %q and the SDK's %s as %q; want %s and aws%s", p, svc, name, svc, alias, svc, svc)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`\b(ecs|ec2|eks)\.NewFromConfig`).FindAllString(string(readme), -1); len(m) > 0 {
+		t.Errorf("README calls the SDK's clients without the aws prefix: %v", m)
+	}
+}

@@ -1,6 +1,7 @@
 // Package ec2 is the EC2 target: it rolls a release across a fleet of instances with SSM
 // Run Command, with no SSH and no agent of stevedore's, as safely as a CodeDeploy in-place
-// deployment.
+// deployment. Import it as ec2 and the SDK's package of the same name as awsec2, as every
+// example here does.
 //
 // Plan finds the instances (by IDs or ANDed tags), checks their SSM agents and reads what
 // each was recorded to run; it names stopped, offline and unmanaged instances before

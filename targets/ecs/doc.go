@@ -1,5 +1,6 @@
 // Package ecs rolls a [deploy.Release] out to an ECS service, with whichever deployment
-// strategy the service uses: ROLLING, BLUE_GREEN, LINEAR or CANARY.
+// strategy the service uses: ROLLING, BLUE_GREEN, LINEAR or CANARY. Import it as ecs and the
+// SDK's package of the same name as awsecs, as every example here does.
 //
 // # Plan
 //

@@ -1,6 +1,7 @@
 // Package eks is the Kubernetes target: it sets images on a Deployment, StatefulSet or
 // DaemonSet, on EKS or any cluster, and waits with kubectl's rollout rules, through a small
-// REST client on net/http (no client-go, no kubectl, no aws CLI).
+// REST client on net/http (no client-go, no kubectl, no aws CLI). Import it as eks and the
+// SDK's package of the same name as awseks, as every example here does.
 //
 // Connect with ConnectEKS (DescribeCluster, and EKSToken tokens made as `aws eks get-token`
 // makes them, renewed before they expire), LoadKubeconfig, or NewClient. LoadKubeconfig reads
