@@ -120,40 +120,19 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 	if opts != nil {
 		o = *opts
 	}
-	if o.Logger == nil {
-		o.Logger = LoggerOrDiscard(nil)
-	}
+	o.Logger = LoggerOrDiscard(o.Logger)
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
 	if o.RollbackTimeout <= 0 {
 		o.RollbackTimeout = DefaultRollbackTimeout
 	}
-	res := &Result{Targets: make([]TargetResult, len(targets))}
-	if len(targets) == 0 {
-		return res, Errorf(ErrInvalid, "", "deploy", "no targets given")
+	d := &run{r: r, targets: targets, o: o, res: &Result{Targets: make([]TargetResult, len(targets))}, changed: make([]bool, len(targets))}
+	if err := d.check(ctx); err != nil {
+		return d.res, err
 	}
-	if err := r.Validate(); err != nil {
-		return res, err
-	}
-	for i, t := range targets {
-		name, err := guarded(ctx, o.Logger, fmt.Sprintf("targets[%d]", i), "name", func() (string, error) { return t.Name(), nil })
-		if err != nil {
-			return res, err
-		}
-		res.Targets[i].Target = name
-	}
-	names := make([]string, len(targets))
-	for i := range res.Targets {
-		names[i] = res.Targets[i].Target
-	}
-	if perTarget, err := unhonoured(ctx, o.Logger, r, targets, names); err != nil {
-		for i, e := range perTarget {
-			res.Targets[i].Err = e
-		}
-		return res, err
-	}
-	emit, closeEmit := serialise(o.OnEvent, o.Logger)
+	var closeEmit func()
+	d.emit, closeEmit = serialise(o.OnEvent, o.Logger)
 	defer closeEmit()
 
 	runCtx := ctx
@@ -162,45 +141,98 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		runCtx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
-
 	// Plan everything first: nothing changes unless every target can be planned.
-	changed := make([]bool, len(targets))
-	eachBounded(seq(len(targets)), o.Concurrency, func(i int) {
-		tr := &res.Targets[i]
-		o.Logger.DebugContext(runCtx, "planning", "target", tr.Target, "release", r.String())
-		p, err := guarded(runCtx, o.Logger, tr.Target, "plan", func() (Plan, error) {
-			p, err := targets[i].Plan(runCtx, r)
+	d.plan(runCtx)
+	if err := joinErrs(d.res); err != nil || o.DryRun {
+		return d.res, err
+	}
+	order := d.apply(runCtx)
+	if !anyErr(d.res) {
+		return d.res, nil
+	}
+	if o.DisableRollback {
+		return d.res, joinErrs(d.res)
+	}
+	// Roll back on a context of its own: the deploy's may be cancelled or past its deadline.
+	rbCtx, cancelRB := context.WithTimeout(context.WithoutCancel(ctx), o.RollbackTimeout)
+	defer cancelRB()
+	d.rollback(rbCtx, order)
+	return d.res, joinErrs(d.res)
+}
+
+// run is one call of Run: its inputs, and the result its phases fill in.
+type run struct {
+	r       Release
+	targets []Target
+	o       Options
+	res     *Result
+	emit    EventFunc
+	changed []bool // by target: whether its plan changes anything
+}
+
+// check validates the release, names the targets and rejects a release part a target does
+// not honour, before anything is planned.
+func (d *run) check(ctx context.Context) error {
+	if len(d.targets) == 0 {
+		return Errorf(ErrInvalid, "", "deploy", "no targets given")
+	}
+	if err := d.r.Validate(); err != nil {
+		return err
+	}
+	names := make([]string, len(d.targets))
+	for i, t := range d.targets {
+		name, err := guarded(ctx, d.o.Logger, fmt.Sprintf("targets[%d]", i), "name", func() (string, error) { return t.Name(), nil })
+		if err != nil {
+			return err
+		}
+		d.res.Targets[i].Target, names[i] = name, name
+	}
+	perTarget, err := unhonoured(ctx, d.o.Logger, d.r, d.targets, names)
+	for i, e := range perTarget {
+		d.res.Targets[i].Err = e
+	}
+	return err
+}
+
+// plan plans every target with bounded concurrency; a failure is recorded on its target.
+func (d *run) plan(ctx context.Context) {
+	eachBounded(seq(len(d.targets)), d.o.Concurrency, func(i int) {
+		tr := &d.res.Targets[i]
+		d.o.Logger.DebugContext(ctx, "planning", "target", tr.Target, "release", d.r.String())
+		p, err := guarded(ctx, d.o.Logger, tr.Target, "plan", func() (Plan, error) {
+			p, err := d.targets[i].Plan(ctx, d.r)
 			if err == nil && p == nil {
 				err = Errorf(ErrFailed, tr.Target, "plan", "the target returned neither a plan nor an error")
 			}
 			if err == nil {
-				changed[i] = p.Changed()
+				d.changed[i] = p.Changed()
 			}
 			return p, err
 		})
 		if err != nil {
-			tr.Err = classifyCtx(runCtx, tr.Target, "plan", err)
-			emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
+			tr.Err = classifyCtx(ctx, tr.Target, "plan", err)
+			d.emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
 			return
 		}
-		tr.Plan, tr.Changed = p, changed[i]
+		tr.Plan, tr.Changed = p, d.changed[i]
 		msg := "no change"
-		if changed[i] {
+		if d.changed[i] {
 			msg = "change planned"
 		}
-		emit(Event{Target: tr.Target, Phase: PhasePlan, Message: msg})
+		d.emit(Event{Target: tr.Target, Phase: PhasePlan, Message: msg})
 	})
-	if err := joinErrs(res); err != nil || o.DryRun {
-		return res, err
-	}
+}
 
-	// The cause of applyCtx's cancellation names the target whose failure ended it.
+// apply applies the plans with bounded concurrency. The first failure cancels the other
+// applies, naming itself as the cause; a target that never started is marked cancelled. It
+// returns the indexes of the started targets in the order their applies started.
+func (d *run) apply(runCtx context.Context) []int {
 	applyCtx, cancelApply := context.WithCancelCause(runCtx)
 	defer cancelApply(nil)
 	var orderMu sync.Mutex
-	var order []int // indexes of started targets, in the order their applies started
-	eachBounded(seq(len(targets)), o.Concurrency, func(i int) {
-		tr := &res.Targets[i]
+	var order []int
+	eachBounded(seq(len(d.targets)), d.o.Concurrency, func(i int) {
+		tr := &d.res.Targets[i]
 		orderMu.Lock()
 		if applyCtx.Err() != nil {
 			orderMu.Unlock()
@@ -209,12 +241,12 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 		tr.Started = true
 		order = append(order, i)
 		orderMu.Unlock()
-		_, err := guarded(applyCtx, o.Logger, tr.Target, "apply", func() (struct{}, error) {
-			return struct{}{}, tr.Plan.Apply(applyCtx, emit.forTarget(tr.Target))
+		_, err := guarded(applyCtx, d.o.Logger, tr.Target, "apply", func() (struct{}, error) {
+			return struct{}{}, tr.Plan.Apply(applyCtx, d.emit.forTarget(tr.Target))
 		})
 		if err == nil {
 			tr.Applied = true
-			emit(Event{Target: tr.Target, Phase: PhaseDone, Message: "rolled out " + r.String()})
+			d.emit(Event{Target: tr.Target, Phase: PhaseDone, Message: "rolled out " + d.r.String()})
 			return
 		}
 		var sf *siblingFailure
@@ -225,18 +257,17 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 			err = classifyCtx(runCtx, tr.Target, "apply", err)
 		}
 		tr.Err = err
-		emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: err.Error()})
+		d.emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: err.Error()})
 		if runCtx.Err() == nil {
 			cancelApply(&siblingFailure{tr.Target})
 		} else {
 			cancelApply(nil)
 		}
 	})
-
 	// Failed means a target failed or never started; a deadline that passes after every
 	// target succeeded changes nothing.
-	for i := range res.Targets {
-		tr := &res.Targets[i]
+	for i := range d.res.Targets {
+		tr := &d.res.Targets[i]
 		if tr.Err == nil && !tr.Started {
 			detail := "not started because the deploy was cancelled"
 			var sf *siblingFailure
@@ -246,32 +277,27 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 			tr.Err = Errorf(ErrCanceled, tr.Target, "apply", "%s", detail)
 		}
 	}
-	if !anyErr(res) {
-		return res, nil
-	}
-	if o.DisableRollback {
-		return res, joinErrs(res)
-	}
+	return order
+}
 
-	// Roll back on a context of its own: the deploy's may be cancelled or past its deadline.
-	// The latest apply to start is the first rollback to start.
-	rbCtx, cancelRB := context.WithTimeout(context.WithoutCancel(ctx), o.RollbackTimeout)
-	defer cancelRB()
+// rollback rolls back every started target whose plan changed something, the latest apply
+// to start first, and records how each rollback ended.
+func (d *run) rollback(ctx context.Context, order []int) {
 	reverse := slices.Clone(order)
 	slices.Reverse(reverse)
-	eachBounded(reverse, o.Concurrency, func(i int) {
-		tr := &res.Targets[i]
-		if !changed[i] {
+	eachBounded(reverse, d.o.Concurrency, func(i int) {
+		tr := &d.res.Targets[i]
+		if !d.changed[i] {
 			return
 		}
 		cause := tr.Err
 		if cause == nil {
 			cause = fmt.Errorf("another target failed")
 		}
-		emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolling back"})
-		o.Logger.InfoContext(rbCtx, "rolling back", "target", tr.Target, "cause", cause.Error())
-		_, rbErr := guarded(rbCtx, o.Logger, tr.Target, "rollback", func() (struct{}, error) {
-			return struct{}{}, tr.Plan.Rollback(rbCtx, emit.forTarget(tr.Target))
+		d.emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolling back"})
+		d.o.Logger.InfoContext(ctx, "rolling back", "target", tr.Target, "cause", cause.Error())
+		_, rbErr := guarded(ctx, d.o.Logger, tr.Target, "rollback", func() (struct{}, error) {
+			return struct{}{}, tr.Plan.Rollback(ctx, d.emit.forTarget(tr.Target))
 		})
 		tr.Applied = false
 		switch {
@@ -279,19 +305,18 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 			tr.Err = &Error{Kind: ErrSuperseded, Target: tr.Target, Op: "rollback",
 				Detail: "not rolled back: another writer changed the target after this deploy, and it is left as that writer set it",
 				Err:    fmt.Errorf("%w; %w", cause, rbErr)}
-			emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
+			d.emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
 		case rbErr != nil:
 			tr.Err = &Error{Kind: ErrRollbackFailed, Target: tr.Target, Op: "rollback",
 				Detail: "the target may be left on the new release; fix it by hand",
 				Err:    fmt.Errorf("%w; then the rollback failed: %w", cause, rbErr)}
-			emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
+			d.emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
 		default:
 			tr.RolledBack = true
 			tr.Err = &Error{Kind: ErrRolledBack, Target: tr.Target, Detail: "rolled back", Err: cause}
-			emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolled back"})
+			d.emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolled back"})
 		}
 	})
-	return res, joinErrs(res)
 }
 
 // siblingFailure is the cause of cancelling the other applies: target failed.
