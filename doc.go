@@ -29,10 +29,19 @@
 //   - [github.com/stevedore-dev/stevedore/credentials/credentialstest] is the conformance suite
 //     every credentials.Store passes; run it on yours.
 //
+// Simulators for your own tests, in-process and handing out an aws.Config for the real SDK
+// clients, in the style of net/http/httptest:
+//
+//   - [github.com/stevedore-dev/stevedore/targets/ecs/ecstest]: ECS, with service deployments
+//     of every strategy over time, the circuit breaker, alarms, lifecycle hooks and faults.
+//   - [github.com/stevedore-dev/stevedore/targets/ec2/ec2test]: EC2 and SSM Run Command, with
+//     MaxConcurrency and MaxErrors, agents and scripted per-instance outcomes.
+//   - [github.com/stevedore-dev/stevedore/credentials/secretstest]: Secrets Manager, Parameter
+//     Store and CodeBuild source credentials, with denials, faults and gates.
+//
 // Runnable programs live under examples/: quickstart (no AWS account needed), ecs-rollout
 // (the classic CodeBuild "describe, jq, register, update-service" script as a Go program),
 // ec2-rollout, eks-rollout (also a kubeconfig exec plugin), and secrets (get, put, exec with
-// masked output, CodeBuild source credentials). The internal/ packages are the in-process
-// AWS fakes the tests drive the real SDK clients against, the moto and Kubernetes test
-// servers, and helpers the programs share.
+// masked output, CodeBuild source credentials). The internal/ packages are what the
+// simulators share, the moto and Kubernetes test servers, and helpers the programs share.
 package stevedore

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/credentials"
+	"github.com/stevedore-dev/stevedore/credentials/secretstest"
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/secretsfake"
 )
 
 func get(t *testing.T, c *credentials.Cache, ref credentials.Ref) string {
@@ -109,7 +109,7 @@ func TestCacheServesLastGoodValueWhenRefreshFails(t *testing.T) {
 		})
 		get(t, c, ref)
 		time.Sleep(11 * time.Minute)
-		f.srv.Inject("GetSecretValue", secretsfake.Fault{Code: "InternalServiceError", Status: 500, Times: -1})
+		f.srv.Inject("GetSecretValue", secretstest.Fault{Code: "InternalServiceError", Status: 500, Times: -1})
 		if got := get(t, c, ref); got != "SENTINEL-cached-9e1b" {
 			t.Fatalf("with the service failing: %q, want the last good value", got)
 		}

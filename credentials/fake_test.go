@@ -7,32 +7,32 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/stevedore-dev/stevedore/internal/secretsfake"
+	"github.com/stevedore-dev/stevedore/credentials/secretstest"
 )
 
 // fakeConfig points the real SDK clients at srv, in-process.
-func fakeConfig(srv *secretsfake.Server) aws.Config {
+func fakeConfig(srv *secretstest.Server) aws.Config {
 	return aws.Config{
-		Region:       secretsfake.Region,
-		BaseEndpoint: aws.String("http://secretsfake.invalid"),
+		Region:       secretstest.Region,
+		BaseEndpoint: aws.String("http://secretstest.invalid"),
 		Credentials:  awscreds.NewStaticCredentialsProvider("testing", "testing", ""),
 		HTTPClient:   srv.HTTPClient(),
 	}
 }
 
 type fakeClients struct {
-	srv *secretsfake.Server
+	srv *secretstest.Server
 	sm  *secretsmanager.Client
 	ps  *ssm.Client
 	cb  *codebuild.Client
 }
 
 func newFake() fakeClients {
-	srv := secretsfake.New()
+	srv := secretstest.New()
 	cfg := fakeConfig(srv)
 	return fakeClients{srv, secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg), codebuild.NewFromConfig(cfg)}
 }
 
-func serverFault(code string) secretsfake.Fault {
-	return secretsfake.Fault{Code: code, Status: 500, Times: -1}
+func serverFault(code string) secretstest.Fault {
+	return secretstest.Fault{Code: code, Status: 500, Times: -1}
 }

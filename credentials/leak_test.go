@@ -21,8 +21,8 @@ import (
 
 	"github.com/stevedore-dev/stevedore/credentials"
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/ecsfake"
 	"github.com/stevedore-dev/stevedore/targets/ecs"
+	"github.com/stevedore-dev/stevedore/targets/ecs/ecstest"
 )
 
 // leakSentinel is the one secret value the leak test pushes through every path.
@@ -156,15 +156,15 @@ func TestLeakEveryPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sim := ecsfake.New(nil)
+		sim := ecstest.New(nil)
 		sim.CreateCluster("c")
 		if _, err := sim.RegisterTaskDefinition(`{"family":"app","containerDefinitions":[{"name":"app","image":"app:v1"}]}`); err != nil {
 			t.Fatal(err)
 		}
-		if err := sim.CreateService(ecsfake.ServiceSpec{Cluster: "c", Name: "app", TaskDefinition: "app:1", DesiredCount: 2, CircuitBreaker: true}); err != nil {
+		if err := sim.CreateService(ecstest.ServiceSpec{Cluster: "c", Name: "app", TaskDefinition: "app:1", DesiredCount: 2, CircuitBreaker: true}); err != nil {
 			t.Fatal(err)
 		}
-		sim.SetBehavior("app:v3", ecsfake.Behavior{Fail: true, StoppedReason: "Essential container exited"})
+		sim.SetBehavior("app:v3", ecstest.Behavior{Fail: true, StoppedReason: "Essential container exited"})
 		client := awsecs.New(awsecs.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://ecs.invalid"),
 			Credentials: awscreds.NewStaticCredentialsProvider("testing", "testing", ""), HTTPClient: sim.HTTPClient()})
 		target := ecs.New(client, "c", "app", &ecs.Options{Logger: logger})

@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/stevedore-dev/stevedore/credentials"
+	"github.com/stevedore-dev/stevedore/credentials/secretstest"
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/secretsfake"
 )
 
 func mustParse(t testing.TB, s string) credentials.Ref {
@@ -36,7 +36,7 @@ func reveal(m map[credentials.Ref]credentials.Secret) map[string]string {
 
 // seed100 puts 60 parameters and 40 two-field secrets in the fake and returns 100 references
 // to them: every parameter, and one JSON key of each secret.
-func seed100(srv *secretsfake.Server) []credentials.Ref {
+func seed100(srv *secretstest.Server) []credentials.Ref {
 	var refs []credentials.Ref
 	for i := range 60 {
 		name := fmt.Sprintf("/app/param%02d", i)
@@ -201,7 +201,7 @@ func TestResolveReportsEveryFailureTogether(t *testing.T) {
 func TestResolveFallsBackWhenBatchIsDenied(t *testing.T) {
 	f := newFake()
 	refs := seed100(f.srv)[60:] // the 40 secrets
-	f.srv.Inject("BatchGetSecretValue", secretsfake.Fault{Code: "AccessDeniedException", Message: "not authorized to perform secretsmanager:BatchGetSecretValue", Times: -1})
+	f.srv.Inject("BatchGetSecretValue", secretstest.Fault{Code: "AccessDeniedException", Message: "not authorized to perform secretsmanager:BatchGetSecretValue", Times: -1})
 	r := credentials.NewResolver(f.sm, f.ps, &credentials.ResolverOptions{Concurrency: 8})
 	for round := range 2 {
 		got, err := r.Resolve(context.Background(), refs...)
@@ -226,8 +226,8 @@ func TestResolveRetriesThrottlingAndReportsPersistentThrottling(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
 		refs := seed100(f.srv)
-		f.srv.Inject("GetParameters", secretsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 2})
-		f.srv.Inject("BatchGetSecretValue", secretsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 1})
+		f.srv.Inject("GetParameters", secretstest.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 2})
+		f.srv.Inject("BatchGetSecretValue", secretstest.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 1})
 		r := credentials.NewResolver(f.sm, f.ps, nil)
 		got, err := r.Resolve(context.Background(), refs...)
 		if err != nil || len(got) != 100 {
@@ -237,7 +237,7 @@ func TestResolveRetriesThrottlingAndReportsPersistentThrottling(t *testing.T) {
 			t.Errorf("GetParameters calls = %d, want 6 plus 2 retries", n)
 		}
 
-		f.srv.Inject("GetParameters", secretsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: -1})
+		f.srv.Inject("GetParameters", secretstest.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: -1})
 		_, err = r.Resolve(context.Background(), refs[:3]...)
 		if !errors.Is(err, deploy.ErrThrottled) {
 			t.Fatalf("with throttling that never ends: %v, want deploy.ErrThrottled", err)

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/internal/clitest"
-	"github.com/stevedore-dev/stevedore/internal/fleetfake"
 	"github.com/stevedore-dev/stevedore/internal/mototest"
+	"github.com/stevedore-dev/stevedore/targets/ec2/ec2test"
 )
 
 func TestMain(m *testing.M) {
@@ -24,11 +24,11 @@ func TestMain(m *testing.M) {
 
 // The whole program against the in-process fleet over HTTP (moto lacks the SSM calls a
 // rollout waits with). The fleet's clock is real, so steps are short.
-func newFleet(t *testing.T) *fleetfake.Server {
-	srv := fleetfake.New(nil)
+func newFleet(t *testing.T) *ec2test.Server {
+	srv := ec2test.New(nil)
 	srv.DeliveryDelay, srv.NotYetVisible = 10*time.Millisecond, 20*time.Millisecond
-	srv.Script(func(fleetfake.Invocation) fleetfake.Outcome {
-		return fleetfake.Outcome{Duration: 20 * time.Millisecond}
+	srv.Script(func(ec2test.Invocation) ec2test.Outcome {
+		return ec2test.Outcome{Duration: 20 * time.Millisecond}
 	})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
@@ -85,13 +85,13 @@ func TestFailureRollsBack(t *testing.T) {
 	srv := newFleet(t)
 	ids := srv.Fleet(4, map[string]string{"app": "api"})
 	for _, id := range ids {
-		srv.AddInstances(fleetfake.Instance{ID: id, Tags: map[string]string{"app": "api", "stevedore:version": "v1"}})
+		srv.AddInstances(ec2test.Instance{ID: id, Tags: map[string]string{"app": "api", "stevedore:version": "v1"}})
 	}
-	srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+	srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
 		if inv.InstanceID == ids[1] && strings.Contains(strings.Join(inv.Commands, "\n"), "install-new") {
-			return fleetfake.Outcome{Status: "Failed", Exit: 2, Duration: 20 * time.Millisecond, Stderr: "install-new: checksum mismatch\n"}
+			return ec2test.Outcome{Status: "Failed", Exit: 2, Duration: 20 * time.Millisecond, Stderr: "install-new: checksum mismatch\n"}
 		}
-		return fleetfake.Outcome{Duration: 20 * time.Millisecond}
+		return ec2test.Outcome{Duration: 20 * time.Millisecond}
 	})
 	code, out, errOut := program(t, "-tag", "app=api", "-commands", file(t, "install-new"), "-rollback-commands", file(t, "reinstall-old"), "-version", "v2")
 	if code != 1 {
@@ -137,19 +137,19 @@ func TestUsage(t *testing.T) {
 // SIGTERM while the deploy command runs: the command is cancelled, the instances it reached
 // are rolled back, and the program says so and exits 143.
 func TestSIGTERMRollsBack(t *testing.T) {
-	srv := fleetfake.New(nil)
+	srv := ec2test.New(nil)
 	srv.DeliveryDelay, srv.NotYetVisible = 10*time.Millisecond, 20*time.Millisecond
-	srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+	srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
 		if strings.Contains(strings.Join(inv.Commands, "\n"), "install-new") {
-			return fleetfake.Outcome{Duration: time.Hour}
+			return ec2test.Outcome{Duration: time.Hour}
 		}
-		return fleetfake.Outcome{Duration: 20 * time.Millisecond}
+		return ec2test.Outcome{Duration: 20 * time.Millisecond}
 	})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	ids := srv.Fleet(2, map[string]string{"app": "api"})
 	for _, id := range ids {
-		srv.AddInstances(fleetfake.Instance{ID: id, Tags: map[string]string{"app": "api", "stevedore:version": "v1"}})
+		srv.AddInstances(ec2test.Instance{ID: id, Tags: map[string]string{"app": "api", "stevedore:version": "v1"}})
 	}
 	env := []string{"AWS_ENDPOINT_URL=" + hs.URL, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_REGION=us-east-1", "AWS_PROFILE=",
 		"AWS_CONFIG_FILE=" + filepath.Join(t.TempDir(), "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(t.TempDir(), "none")}

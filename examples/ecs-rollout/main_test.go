@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/stevedore-dev/stevedore/internal/clitest"
-	"github.com/stevedore-dev/stevedore/internal/ecsfake"
 	"github.com/stevedore-dev/stevedore/internal/mototest"
+	"github.com/stevedore-dev/stevedore/targets/ecs/ecstest"
 )
 
 func TestMain(m *testing.M) {
@@ -124,16 +124,16 @@ func TestAgainstMoto(t *testing.T) {
 }
 
 func TestWaitFailAndRollBackAgainstFake(t *testing.T) {
-	srv := ecsfake.New(nil)
+	srv := ecstest.New(nil)
 	srv.StepInterval = 20 * time.Millisecond
 	srv.CreateCluster("prod")
 	if _, err := srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1"}]}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.CreateService(ecsfake.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web", DesiredCount: 2, CircuitBreaker: true, Rollback: true}); err != nil {
+	if err := srv.CreateService(ecstest.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web", DesiredCount: 2, CircuitBreaker: true, Rollback: true}); err != nil {
 		t.Fatal(err)
 	}
-	srv.SetBehavior("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:bad", ecsfake.Behavior{Fail: true,
+	srv.SetBehavior("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:bad", ecstest.Behavior{Fail: true,
 		StoppedReason: "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found"})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -268,14 +268,14 @@ func TestMissingCredentialsSaySo(t *testing.T) {
 
 // fakeECS serves an in-process ECS over HTTP: service web in cluster prod on web:1, whose
 // deployments progress every step.
-func fakeECS(t *testing.T, step time.Duration) (*ecsfake.Server, []string) {
-	srv := ecsfake.New(nil)
+func fakeECS(t *testing.T, step time.Duration) (*ecstest.Server, []string) {
+	srv := ecstest.New(nil)
 	srv.StepInterval = step
 	srv.CreateCluster("prod")
 	if _, err := srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1"}]}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.CreateService(ecsfake.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web", DesiredCount: 2, CircuitBreaker: true, Rollback: true}); err != nil {
+	if err := srv.CreateService(ecstest.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web", DesiredCount: 2, CircuitBreaker: true, Rollback: true}); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
@@ -289,7 +289,7 @@ func fakeECS(t *testing.T, step time.Duration) (*ecsfake.Server, []string) {
 }
 
 // serviceTD asks the fake which revision the service runs.
-func serviceTD(t *testing.T, srv *ecsfake.Server) string {
+func serviceTD(t *testing.T, srv *ecstest.Server) string {
 	t.Helper()
 	c := awsecs.New(awsecs.Options{Region: "us-east-1", HTTPClient: srv.HTTPClient(), BaseEndpoint: aws.String("http://ecs.fake"),
 		Credentials: aws.AnonymousCredentials{}})
@@ -305,7 +305,7 @@ func serviceTD(t *testing.T, srv *ecsfake.Server) string {
 // rolls back, says so and exits 143.
 func TestSIGTERMRollsBack(t *testing.T) {
 	srv, env := fakeECS(t, 100*time.Millisecond)
-	srv.SetBehavior("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2", ecsfake.Behavior{StartEvery: time.Hour})
+	srv.SetBehavior("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2", ecstest.Behavior{StartEvery: time.Hour})
 	p := clitest.Start(t, clitest.Build(t, "examples/ecs-rollout"), env)
 	p.WaitFor("updated service to web:2", time.Minute)
 	p.Signal(syscall.SIGTERM)
@@ -355,13 +355,13 @@ func TestSecondSignalAndRollbackTimeout(t *testing.T) {
 // it; -wait-for then waits for it to succeed, and with -wait-until started only reports it;
 // -keep prunes what no deployment uses.
 func TestWaitUntilThenWaitForAndKeep(t *testing.T) {
-	srv := ecsfake.New(nil)
+	srv := ecstest.New(nil)
 	srv.StepInterval, srv.Minute = 200*time.Millisecond, time.Second // the bake outlasts the first polls
 	srv.CreateCluster("prod")
 	if _, err := srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1"}]}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.CreateService(ecsfake.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web", DesiredCount: 2,
+	if err := srv.CreateService(ecstest.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web", DesiredCount: 2,
 		DeploymentConfiguration: `{"strategy":"BLUE_GREEN","bakeTimeInMinutes":6}`}); err != nil {
 		t.Fatal(err)
 	}

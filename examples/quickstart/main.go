@@ -23,8 +23,8 @@ import (
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/cli"
-	"github.com/stevedore-dev/stevedore/internal/ecsfake"
 	"github.com/stevedore-dev/stevedore/targets/ecs"
+	"github.com/stevedore-dev/stevedore/targets/ecs/ecstest"
 )
 
 const repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop"
@@ -40,7 +40,7 @@ func main() {
 func run(ctx context.Context, out io.Writer, step time.Duration) error {
 	// A simulated ECS: service "shop" in cluster "demo", 3 tasks of shop:1, with the
 	// deployment circuit breaker and its automatic rollback on.
-	sim := ecsfake.New(nil)
+	sim := ecstest.New(nil)
 	sim.StepInterval = step
 	sim.Minute = 6 * step // bake times are in minutes: the simulation runs one in 3 s
 	sim.CreateCluster("demo")
@@ -49,11 +49,11 @@ func run(ctx context.Context, out io.Writer, step time.Duration) error {
 		`{"name":"log_router","image":"public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"}]}`); err != nil {
 		return err
 	}
-	if err := sim.CreateService(ecsfake.ServiceSpec{Cluster: "demo", Name: "shop", TaskDefinition: "shop:1",
+	if err := sim.CreateService(ecstest.ServiceSpec{Cluster: "demo", Name: "shop", TaskDefinition: "shop:1",
 		DesiredCount: 3, CircuitBreaker: true, Rollback: true}); err != nil {
 		return err
 	}
-	sim.SetBehavior(repo+":v3", ecsfake.Behavior{Fail: true,
+	sim.SetBehavior(repo+":v3", ecstest.Behavior{Fail: true,
 		StoppedReason:   "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
 		ContainerReason: "CannotPullContainerError: " + repo + ":v3: not found"})
 	server := httptest.NewServer(sim)

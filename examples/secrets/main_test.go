@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stevedore-dev/stevedore/credentials/secretstest"
 	"github.com/stevedore-dev/stevedore/internal/clitest"
 	"github.com/stevedore-dev/stevedore/internal/mototest"
-	"github.com/stevedore-dev/stevedore/internal/secretsfake"
 )
 
 func TestMain(m *testing.M) {
@@ -221,7 +221,7 @@ func TestUsageAndBadInput(t *testing.T) {
 // moto has no CodeBuild source credentials: these run against the in-process fake, served
 // over HTTP so the whole program, SDK configuration included, is exercised.
 func TestImportSourceCredential(t *testing.T) {
-	srv := secretsfake.New()
+	srv := secretstest.New()
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	awsEnv(t, hs.URL)

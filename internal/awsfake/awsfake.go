@@ -12,6 +12,9 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 // Client returns an http.Client whose requests h answers in-process.
@@ -32,6 +35,17 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp := rec.Result()
 	resp.Request = req
 	return resp, nil
+}
+
+// Config returns an aws.Config whose SDK clients send every request to h in-process, with
+// throwaway static credentials.
+func Config(h http.Handler, region string) aws.Config {
+	return aws.Config{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDSIMULATOR", "not-a-secret", ""),
+		HTTPClient:   Client(h),
+		BaseEndpoint: aws.String("http://aws.simulator"),
+	}
 }
 
 // resetHeader marks an answer the transport turns into a reset connection.

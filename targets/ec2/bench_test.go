@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/fleetfake"
 	"github.com/stevedore-dev/stevedore/targets/ec2"
+	"github.com/stevedore-dev/stevedore/targets/ec2/ec2test"
 )
 
 // benchFleet is a 1,000-instance fleet by tag whose commands finish at once, so a rollout's
@@ -15,7 +15,7 @@ import (
 func benchFleet(b *testing.B) (*env, ec2.Fleet) {
 	e := newEnv()
 	e.srv.DeliveryDelay, e.srv.NotYetVisible = 0, 0
-	e.srv.Script(func(fleetfake.Invocation) fleetfake.Outcome { return fleetfake.Outcome{Duration: time.Nanosecond} })
+	e.srv.Script(func(ec2test.Invocation) ec2test.Outcome { return ec2test.Outcome{Duration: time.Nanosecond} })
 	e.srv.Fleet(1000, map[string]string{"app": "web"})
 	return e, ec2.Fleet{Tags: map[string]string{"app": "web"}}
 }

@@ -23,12 +23,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/fleetfake"
 	"github.com/stevedore-dev/stevedore/targets/ec2"
+	"github.com/stevedore-dev/stevedore/targets/ec2/ec2test"
 )
 
 type env struct {
-	srv    *fleetfake.Server
+	srv    *ec2test.Server
 	ssm    *ssm.Client
 	ec2    *awsec2.Client
 	mu     sync.Mutex
@@ -36,7 +36,7 @@ type env struct {
 }
 
 func newEnv() *env {
-	srv := fleetfake.New(nil)
+	srv := ec2test.New(nil)
 	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String("http://fleet.invalid"),
 		Credentials: awscreds.NewStaticCredentialsProvider("testing", "testing", ""), HTTPClient: srv.HTTPClient()}
 	return &env{srv: srv, ssm: ssm.NewFromConfig(cfg), ec2: awsec2.NewFromConfig(cfg)}
@@ -144,13 +144,13 @@ func TestFailureOnTheThirdInstanceStopsAndRollsBackTheTouched(t *testing.T) {
 		e := newEnv()
 		ids := e.srv.Fleet(6, map[string]string{"app": "web"})
 		for _, id := range ids {
-			e.srv.AddInstances(fleetfake.Instance{ID: id, Tags: map[string]string{"app": "web", "stevedore:version": "v1", "stevedore:version-image": "registry.example.com/app:v1"}})
+			e.srv.AddInstances(ec2test.Instance{ID: id, Tags: map[string]string{"app": "web", "stevedore:version": "v1", "stevedore:version-image": "registry.example.com/app:v1"}})
 		}
-		e.srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+		e.srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
 			if inv.InstanceID == ids[2] && slices.Contains(inv.Commands, script[1]) {
-				return fleetfake.Outcome{Status: "Failed", Exit: 3, Stderr: "unpacking...\ninstall-release: disk full\n"}
+				return ec2test.Outcome{Status: "Failed", Exit: 3, Stderr: "unpacking...\ninstall-release: disk full\n"}
 			}
-			return fleetfake.Outcome{}
+			return ec2test.Outcome{}
 		})
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, RollbackCommands: rollbackScript})
 		_, err := e.run(t, tg, "v2")
@@ -196,14 +196,14 @@ func TestUndeliverableAndDeliveryTimeoutsAreFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()
 		ids := e.srv.Fleet(5, map[string]string{"app": "web"})
-		e.srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+		e.srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
 			switch inv.InstanceID {
 			case ids[1]:
-				return fleetfake.Outcome{Status: "Undeliverable"}
+				return ec2test.Outcome{Status: "Undeliverable"}
 			case ids[3]:
-				return fleetfake.Outcome{Status: "DeliveryTimedOut"}
+				return ec2test.Outcome{Status: "DeliveryTimedOut"}
 			}
-			return fleetfake.Outcome{}
+			return ec2test.Outcome{}
 		})
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, Strategy: ec2.AllAtOnce, DeliveryTimeout: 5 * time.Minute})
 		_, err := e.run(t, tg, "v2")
@@ -238,9 +238,9 @@ func TestUnreachableInstancesFailBeforeSending(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()
 		ids := e.srv.Fleet(5, map[string]string{"app": "web"})
-		e.srv.SetAgent(ids[0], fleetfake.ConnectionLost)
+		e.srv.SetAgent(ids[0], ec2test.ConnectionLost)
 		e.srv.SetState(ids[1], "stopped")
-		e.srv.SetAgent(ids[2], fleetfake.Unmanaged)
+		e.srv.SetAgent(ids[2], ec2test.Unmanaged)
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script})
 		_, err := e.run(t, tg, "v2")
 		if err == nil || e.srv.Calls("SendCommand") != 0 {
@@ -270,10 +270,10 @@ func TestThrottlingIsRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()
 		e.srv.Fleet(4, map[string]string{"app": "web"})
-		e.srv.Inject("DescribeInstances", fleetfake.Fault{Code: "RequestLimitExceeded", Status: 503, Times: 2})
-		e.srv.Inject("DescribeInstanceInformation", fleetfake.Fault{Code: "ThrottlingException", Times: 2})
-		e.srv.Inject("ListCommands", fleetfake.Fault{Code: "ThrottlingException", Times: 12})
-		e.srv.Inject("ListCommandInvocations", fleetfake.Fault{Code: "ThrottlingException", Times: 5})
+		e.srv.Inject("DescribeInstances", ec2test.Fault{Code: "RequestLimitExceeded", Status: 503, Times: 2})
+		e.srv.Inject("DescribeInstanceInformation", ec2test.Fault{Code: "ThrottlingException", Times: 2})
+		e.srv.Inject("ListCommands", ec2test.Fault{Code: "ThrottlingException", Times: 12})
+		e.srv.Inject("ListCommandInvocations", ec2test.Fault{Code: "ThrottlingException", Times: 5})
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, Strategy: ec2.HalfAtATime})
 		if _, err := e.run(t, tg, "v2"); err != nil {
 			t.Fatalf("%v\n%s", err, e.messages())
@@ -293,8 +293,8 @@ func TestConnectionResetsAreRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()
 		e.srv.Fleet(4, map[string]string{"app": "web"})
-		e.srv.Inject("ListCommands", fleetfake.Fault{Reset: true, Times: 6})
-		e.srv.Inject("ListCommandInvocations", fleetfake.Fault{Reset: true, Times: 3})
+		e.srv.Inject("ListCommands", ec2test.Fault{Reset: true, Times: 6})
+		e.srv.Inject("ListCommandInvocations", ec2test.Fault{Reset: true, Times: 3})
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, Strategy: ec2.HalfAtATime})
 		if _, err := e.run(t, tg, "v2"); err != nil {
 			t.Fatalf("%v\n%s", err, e.messages())
@@ -312,9 +312,9 @@ func TestCancellationCancelsTheCommandAndRollsBack(t *testing.T) {
 		e := newEnv()
 		ids := e.srv.Fleet(4, map[string]string{"app": "web"})
 		for _, id := range ids {
-			e.srv.AddInstances(fleetfake.Instance{ID: id, Tags: map[string]string{"app": "web", "stevedore:version": "v1"}})
+			e.srv.AddInstances(ec2test.Instance{ID: id, Tags: map[string]string{"app": "web", "stevedore:version": "v1"}})
 		}
-		e.srv.Script(func(fleetfake.Invocation) fleetfake.Outcome { return fleetfake.Outcome{Duration: time.Minute} })
+		e.srv.Script(func(ec2test.Invocation) ec2test.Outcome { return ec2test.Outcome{Duration: time.Minute} })
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, RollbackCommands: rollbackScript})
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(90*time.Second, cancel) // the second instance is running
@@ -340,14 +340,14 @@ func TestVerifyWavesStopAtTheFirstBadWave(t *testing.T) {
 		e := newEnv()
 		ids := e.srv.Fleet(6, map[string]string{"app": "web"})
 		for _, id := range ids {
-			e.srv.AddInstances(fleetfake.Instance{ID: id, Tags: map[string]string{"app": "web", "stevedore:version": "v1"}})
+			e.srv.AddInstances(ec2test.Instance{ID: id, Tags: map[string]string{"app": "web", "stevedore:version": "v1"}})
 		}
 		verify := []string{"curl -fsS localhost:8080/health"}
-		e.srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+		e.srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
 			if inv.InstanceID == ids[3] && slices.Contains(inv.Commands, verify[0]) {
-				return fleetfake.Outcome{Status: "Failed", Exit: 22, Stderr: "curl: (22) The requested URL returned error: 503\n"}
+				return ec2test.Outcome{Status: "Failed", Exit: 22, Stderr: "curl: (22) The requested URL returned error: 503\n"}
 			}
-			return fleetfake.Outcome{}
+			return ec2test.Outcome{}
 		})
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, VerifyCommands: verify, RollbackCommands: rollbackScript, Strategy: ec2.Count{N: 2}})
 		_, err := e.run(t, tg, "v2")
@@ -380,11 +380,11 @@ func TestMinHealthyAllowsSomeFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()
 		ids := e.srv.Fleet(5, map[string]string{"app": "web"})
-		e.srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+		e.srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
 			if inv.InstanceID == ids[1] {
-				return fleetfake.Outcome{Status: "TimedOut"}
+				return ec2test.Outcome{Status: "TimedOut"}
 			}
-			return fleetfake.Outcome{}
+			return ec2test.Outcome{}
 		})
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, MinHealthy: &ec2.Count{N: 80, Percent: true}})
 		if _, err := e.run(t, tg, "v2"); err != nil {
@@ -430,8 +430,8 @@ func TestTruncatedStderrSaysWhereFullOutputIs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()
 		ids := e.srv.Fleet(1, map[string]string{"app": "web"})
-		e.srv.Script(func(fleetfake.Invocation) fleetfake.Outcome {
-			return fleetfake.Outcome{Status: "Failed", Exit: 1, Stderr: strings.Repeat("noise\n", 2000) + "the real error\n"}
+		e.srv.Script(func(ec2test.Invocation) ec2test.Outcome {
+			return ec2test.Outcome{Status: "Failed", Exit: 1, Stderr: strings.Repeat("noise\n", 2000) + "the real error\n"}
 		})
 		for _, tc := range []struct {
 			opts ec2.Options
@@ -509,8 +509,8 @@ func TestDeployCommandsSayWhatEachInstanceRanBefore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()
 		ids := e.srv.Fleet(3, map[string]string{"app": "web"})
-		e.srv.AddInstances(fleetfake.Instance{ID: ids[0], Tags: map[string]string{"app": "web", "stevedore:version": "v1", "stevedore:version-image": "registry.example.com/app:v1"}})
-		e.srv.AddInstances(fleetfake.Instance{ID: ids[1], Tags: map[string]string{"app": "web", "stevedore:version": "v0"}})
+		e.srv.AddInstances(ec2test.Instance{ID: ids[0], Tags: map[string]string{"app": "web", "stevedore:version": "v1", "stevedore:version-image": "registry.example.com/app:v1"}})
+		e.srv.AddInstances(ec2test.Instance{ID: ids[1], Tags: map[string]string{"app": "web", "stevedore:version": "v0"}})
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: []string{`echo "${STEVEDORE_PREVIOUS_VERSION:-none} ${STEVEDORE_PREVIOUS_IMAGE:-none} $STEVEDORE_VERSION"`}, Strategy: ec2.AllAtOnce})
 		if _, err := e.run(t, tg, "v2"); err != nil {
 			t.Fatal(err)
@@ -584,11 +584,11 @@ func TestInvocationsNotYetListed(t *testing.T) {
 		e := newEnv()
 		e.srv.DeliveryDelay, e.srv.NotYetVisible = 0, 20*time.Second
 		ids := e.srv.Fleet(3, map[string]string{"app": "web"})
-		e.srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+		e.srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
 			if inv.InstanceID == ids[2] {
-				return fleetfake.Outcome{Status: "Failed", Duration: time.Millisecond, Exit: 1, Stderr: "boom\n"}
+				return ec2test.Outcome{Status: "Failed", Duration: time.Millisecond, Exit: 1, Stderr: "boom\n"}
 			}
-			return fleetfake.Outcome{Duration: time.Millisecond}
+			return ec2test.Outcome{Duration: time.Millisecond}
 		})
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, Strategy: ec2.AllAtOnce, PollInterval: time.Second})
 		start := time.Now()
@@ -627,11 +627,11 @@ func TestTimeoutCancelsAndRollsBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()
 		ids := e.srv.Fleet(3, map[string]string{"app": "web", "stevedore:version": "v1"})
-		e.srv.Script(func(inv fleetfake.Invocation) fleetfake.Outcome {
+		e.srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
 			if slices.Contains(inv.Commands, script[0]) {
-				return fleetfake.Outcome{Duration: time.Hour} // hangs
+				return ec2test.Outcome{Duration: time.Hour} // hangs
 			}
-			return fleetfake.Outcome{}
+			return ec2test.Outcome{}
 		})
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, RollbackCommands: rollbackScript})
 		start := time.Now()

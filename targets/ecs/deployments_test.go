@@ -17,8 +17,8 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/ecsfake"
 	"github.com/stevedore-dev/stevedore/targets/ecs"
+	"github.com/stevedore-dev/stevedore/targets/ecs/ecstest"
 )
 
 // newDeploymentsEnv is newEnv with the service-deployment API on and the service's
@@ -181,7 +181,7 @@ func TestLinearShiftsStepByStep(t *testing.T) {
 func TestCircuitBreakerThresholdNamedInTheError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newDeploymentsEnv(t, 10, `{"deploymentCircuitBreaker":{"enable":true,"rollback":false,"thresholdConfiguration":{"type":"COUNT","value":2}}}`)
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "Essential container in task exited", ExitCode: aws.Int(3)})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{Fail: true, StoppedReason: "Essential container in task exited", ExitCode: aws.Int(3)})
 		_, log, err := run(t, e, nil, nil)
 		if !errors.Is(err, deploy.ErrFailed) {
 			t.Fatalf("err = %v\n%s", err, log.text())
@@ -205,7 +205,7 @@ func TestLambdaHookFailureNamesTheHook(t *testing.T) {
 	const hook = "arn:aws:lambda:us-east-1:123456789012:function:smoke-test"
 	synctest.Test(t, func(t *testing.T) {
 		e := newDeploymentsEnv(t, 2, `{"strategy":"BLUE_GREEN","lifecycleHooks":[{"hookTargetArn":"`+hook+`","targetType":"AWS_LAMBDA","lifecycleStages":["POST_TEST_TRAFFIC_SHIFT"],"hookDetails":{"path":"/health"}}]}`)
-		e.srv.SetHook(hook, ecsfake.HookScript{Status: "FAILED", After: time.Minute})
+		e.srv.SetHook(hook, ecstest.HookScript{Status: "FAILED", After: time.Minute})
 		_, log, err := run(t, e, nil, nil)
 		if !errors.Is(err, deploy.ErrRolledBack) || !strings.Contains(err.Error(), "smoke-test") {
 			t.Fatalf("err = %v, want a rollback naming the hook\n%s", err, log.text())
@@ -350,7 +350,7 @@ func TestFallbackWhenTheDeploymentAPIIsMissing(t *testing.T) {
 				if code == "no currentServiceDeployment" {
 					e.srv.NoServiceDeployments, calls = true, 0 // as moto
 				} else {
-					e.srv.Inject("DescribeServiceDeployments", ecsfake.Fault{Code: code, Times: -1})
+					e.srv.Inject("DescribeServiceDeployments", ecstest.Fault{Code: code, Times: -1})
 				}
 				var debug strings.Builder
 				_, log, err := run(t, e, &ecs.Options{Logger: newDebugLogger(&debug)}, nil)
@@ -374,12 +374,12 @@ func TestFallbackWhenTheDeploymentAPIIsMissing(t *testing.T) {
 func TestRegisterExactlyOnceWhenTheAnswerIsLost(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		fault     ecsfake.Fault
+		fault     ecstest.Fault
 		registers int
 	}{
-		{"answer lost after registering", ecsfake.Fault{Lost: true, Times: 1}, 1},
-		{"connection reset before registering", ecsfake.Fault{Reset: true, Times: 1}, 2},
-		{"throttled", ecsfake.Fault{Code: "ThrottlingException", Times: 1}, 2},
+		{"answer lost after registering", ecstest.Fault{Lost: true, Times: 1}, 1},
+		{"connection reset before registering", ecstest.Fault{Reset: true, Times: 1}, 2},
+		{"throttled", ecstest.Fault{Code: "ThrottlingException", Times: 1}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

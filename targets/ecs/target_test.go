@@ -19,8 +19,8 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/ecsfake"
 	"github.com/stevedore-dev/stevedore/targets/ecs"
+	"github.com/stevedore-dev/stevedore/targets/ecs/ecstest"
 )
 
 const (
@@ -33,7 +33,7 @@ var release = deploy.Release{Version: "v2", Images: map[string]string{"": newIma
 
 // env is one scripted ECS world: the fake, a real SDK client on it, and a clock log of calls.
 type env struct {
-	srv    *ecsfake.Server
+	srv    *ecstest.Server
 	client *awsecs.Client
 	mu     sync.Mutex
 	calls  []call
@@ -46,7 +46,7 @@ type call struct {
 
 func newEnv(t *testing.T, desired int, cb, rollback bool) *env {
 	t.Helper()
-	e := &env{srv: ecsfake.New(nil)}
+	e := &env{srv: ecstest.New(nil)}
 	// These tests judge rollouts by the service's deployments list, as in an ECS without the
 	// service-deployment API (and moto); deployments_test.go covers the service deployments.
 	e.srv.NoServiceDeployments = true
@@ -54,7 +54,7 @@ func newEnv(t *testing.T, desired int, cb, rollback bool) *env {
 	if _, err := e.srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + oldImage + `","essential":true},{"name":"sidecar","image":"busybox:1"}],"tags":[{"key":"team","value":"payments"}]}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.CreateService(ecsfake.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web:1", DesiredCount: desired, CircuitBreaker: cb, Rollback: rollback}); err != nil {
+	if err := e.srv.CreateService(ecstest.ServiceSpec{Cluster: "prod", Name: "web", TaskDefinition: "web:1", DesiredCount: desired, CircuitBreaker: cb, Rollback: rollback}); err != nil {
 		t.Fatal(err)
 	}
 	e.client = awsecs.New(awsecs.Options{
@@ -208,7 +208,7 @@ func TestRolloutSuccess(t *testing.T) {
 func TestRolloutPollingCadence(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 3, true, true)
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: 2 * time.Minute})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{StartEvery: 2 * time.Minute})
 		if _, log, err := run(t, e, nil, nil); err != nil {
 			t.Fatalf("Run: %v\n%s", err, log.text())
 		}
@@ -233,7 +233,7 @@ func TestRolloutPollingCadence(t *testing.T) {
 func TestCircuitBreakerFailedThenRolledBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, false)
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+		e.srv.SetBehavior(newImage, ecstest.Behavior{Fail: true, StoppedReason: "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
 			ContainerReason: "CannotPullContainerError: ref not found"})
 		res, log, err := run(t, e, &ecs.Options{DeregisterOnRollback: true}, nil)
 		for _, w := range []error{deploy.ErrFailed, deploy.ErrRolledBack} {
@@ -266,7 +266,7 @@ func TestECSRollsBackByItself(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 4, true, true)
 		one := 1
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "Essential container in task exited", ExitCode: &one})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{Fail: true, StoppedReason: "Essential container in task exited", ExitCode: &one})
 		_, log, err := run(t, e, nil, nil)
 		if !errors.Is(err, deploy.ErrFailed) || !errors.Is(err, deploy.ErrRolledBack) {
 			t.Fatalf("err = %v, want ErrFailed and ErrRolledBack\n%s", err, log.text())
@@ -286,7 +286,7 @@ func TestTasksFailingWithoutCircuitBreakerTimeOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, false, false)
 		one := 1
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, ExitCode: &one})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{Fail: true, ExitCode: &one})
 		start := time.Now()
 		_, log, err := run(t, e, nil, &deploy.Options{Timeout: 5 * time.Minute})
 		if !errors.Is(err, deploy.ErrTimeout) || !errors.Is(err, deploy.ErrRolledBack) || !errors.Is(err, context.DeadlineExceeded) {
@@ -307,19 +307,19 @@ func TestTasksFailingWithoutCircuitBreakerTimeOut(t *testing.T) {
 func TestThrottlingBurstAndServerErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, true)
-		e.srv.Inject("RegisterTaskDefinition", ecsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 2})
-		e.srv.Inject("UpdateService", ecsfake.Fault{Code: "ServerException", Status: 500, Times: 2})
+		e.srv.Inject("RegisterTaskDefinition", ecstest.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 2})
+		e.srv.Inject("UpdateService", ecstest.Fault{Code: "ServerException", Status: 500, Times: 2})
 		// Five throttled DescribeServices: the SDK's three attempts absorb some, the wait loop
 		// the rest.
-		e.srv.Inject("DescribeServices", ecsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 1})
-		e.srv.Inject("DescribeServices", ecsfake.Fault{Code: "ServerException", Status: 503, Times: 1}) // during plan: retried by the SDK
+		e.srv.Inject("DescribeServices", ecstest.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 1})
+		e.srv.Inject("DescribeServices", ecstest.Fault{Code: "ServerException", Status: 503, Times: 1}) // during plan: retried by the SDK
 		synctest.Wait()
 		go func() {
 			// Once the service is updated, a burst of throttling hits the wait.
 			for e.srv.Calls("UpdateService") < 3 {
 				time.Sleep(100 * time.Millisecond)
 			}
-			e.srv.Inject("DescribeServices", ecsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 5})
+			e.srv.Inject("DescribeServices", ecstest.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: 5})
 		}()
 		_, log, err := run(t, e, nil, nil)
 		if err != nil {
@@ -343,7 +343,7 @@ func TestConnectionResetsDuringWaitAreTransient(t *testing.T) {
 			for e.srv.Calls("UpdateService") < 1 {
 				time.Sleep(100 * time.Millisecond)
 			}
-			e.srv.Inject("DescribeServices", ecsfake.Fault{Reset: true, Times: 7})
+			e.srv.Inject("DescribeServices", ecstest.Fault{Reset: true, Times: 7})
 		}()
 		_, log, err := run(t, e, nil, nil)
 		if err != nil {
@@ -368,7 +368,7 @@ func TestPersistentThrottlingGivesUp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.srv.Inject("DescribeServices", ecsfake.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: -1})
+		e.srv.Inject("DescribeServices", ecstest.Fault{Code: "ThrottlingException", Message: "Rate exceeded", Times: -1})
 		err = p.Apply(t.Context(), nil)
 		if !errors.Is(err, deploy.ErrThrottled) {
 			t.Fatalf("err = %v, want ErrThrottled", err)
@@ -383,7 +383,7 @@ func TestPersistentThrottlingGivesUp(t *testing.T) {
 func TestCancelMidWaitRollsBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 3, true, true)
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: time.Minute})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{StartEvery: time.Minute})
 		ctx, cancel := context.WithCancel(t.Context())
 		time.AfterFunc(90*time.Second, cancel)
 		res, log, err := runCtx(ctx, e, nil, nil)
@@ -408,7 +408,7 @@ func TestPlanErrors(t *testing.T) {
 		e := newEnv(t, 1, false, false)
 		e.srv.CreateCluster("blue")
 		_, _ = e.srv.RegisterTaskDefinition(`{"family":"cd","containerDefinitions":[{"name":"a","image":"x:1"}]}`)
-		if err := e.srv.CreateService(ecsfake.ServiceSpec{Cluster: "blue", Name: "cd", TaskDefinition: "cd", DesiredCount: 1, Controller: "CODE_DEPLOY"}); err != nil {
+		if err := e.srv.CreateService(ecstest.ServiceSpec{Cluster: "blue", Name: "cd", TaskDefinition: "cd", DesiredCount: 1, Controller: "CODE_DEPLOY"}); err != nil {
 			t.Fatal(err)
 		}
 		tests := []struct {
@@ -493,7 +493,7 @@ func TestMigration(t *testing.T) {
 
 		bad := newEnv(t, 1, true, true)
 		code := 3
-		bad.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, ExitCode: &code, StoppedReason: "Essential container in task exited"})
+		bad.srv.SetBehavior(newImage, ecstest.Behavior{Fail: true, ExitCode: &code, StoppedReason: "Essential container in task exited"})
 		_, _, err := run(t, bad, &ecs.Options{Migration: m, DeregisterOnRollback: true}, nil)
 		if !errors.Is(err, deploy.ErrFailed) || !strings.Contains(err.Error(), "container app exited with code 3") {
 			t.Errorf("err = %v, want the migration's exit code", err)
@@ -514,7 +514,7 @@ func TestWaitingOnManyServicesBatchesDescribeServices(t *testing.T) {
 		var targets []deploy.Target
 		for i := range 12 {
 			name := "svc" + string(rune('a'+i))
-			if err := e.srv.CreateService(ecsfake.ServiceSpec{Cluster: "prod", Name: name, TaskDefinition: "web:1", DesiredCount: 2}); err != nil {
+			if err := e.srv.CreateService(ecstest.ServiceSpec{Cluster: "prod", Name: name, TaskDefinition: "web:1", DesiredCount: 2}); err != nil {
 				t.Fatal(err)
 			}
 			targets = append(targets, cl.Service(name))
@@ -611,7 +611,7 @@ func TestServiceGoneMidWait(t *testing.T) {
 		t.Run("status="+tc.status, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				e := newEnv(t, 2, true, true)
-				e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: time.Minute})
+				e.srv.SetBehavior(newImage, ecstest.Behavior{StartEvery: time.Minute})
 				time.AfterFunc(30*time.Second, func() { e.srv.SetServiceStatus("prod", "web", tc.status) })
 				start := time.Now()
 				p, err := ecs.New(e.client, "prod", "web", nil).Plan(t.Context(), release)
@@ -652,7 +652,7 @@ func (s *stillRunning) DescribeServices(ctx context.Context, in *awsecs.Describe
 func TestRollbackNeverDeregistersARevisionInUse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, false)
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "Essential container in task exited"})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{Fail: true, StoppedReason: "Essential container in task exited"})
 		api := &stillRunning{Client: e.client, td: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2"}
 		target := ecs.New(api, "prod", "web", &ecs.Options{DeregisterOnRollback: true})
 		_, err := deploy.Run(t.Context(), release, []deploy.Target{target}, &deploy.Options{OnEvent: func(ev deploy.Event) {

@@ -12,7 +12,7 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/ecsfake"
+	"github.com/stevedore-dev/stevedore/targets/ecs/ecstest"
 )
 
 // otherWriter registers a revision running repo:v3 (another pipeline's release) and points
@@ -46,7 +46,7 @@ func (e *env) meanwhile(f func()) {
 func TestAnotherWriterSupersedesTheWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, true)
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: time.Minute})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{StartEvery: time.Minute})
 		e.meanwhile(func() { e.otherWriter(t) })
 		res, log, err := run(t, e, nil, nil)
 		if !errors.Is(err, deploy.ErrSuperseded) || errors.Is(err, deploy.ErrRolledBack) {
@@ -72,7 +72,7 @@ func TestAnotherWriterSupersedesTheWait(t *testing.T) {
 func TestRollbackDoesNotOverwriteANewerWriter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, false)
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "CannotPullContainerError"})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{Fail: true, StoppedReason: "CannotPullContainerError"})
 		wrote := false
 		dopts := &deploy.Options{}
 		res, log, err := runWith(t, e, nil, dopts, func(ev deploy.Event) {
@@ -98,7 +98,7 @@ func TestRollbackDoesNotOverwriteANewerWriter(t *testing.T) {
 func TestAnotherWriterRestoringThePreviousRevision(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, true)
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{StartEvery: time.Minute})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{StartEvery: time.Minute})
 		e.meanwhile(func() {
 			if _, err := e.client.UpdateService(context.Background(), &awsecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("web"),
 				TaskDefinition: aws.String("web:1")}); err != nil {
@@ -122,9 +122,9 @@ func TestECSRollbackToAnOlderRevisionIsNotAnotherWriter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 2, true, true)
 		// An earlier deploy of web:3 is still in progress when ours is planned.
-		e.srv.SetBehavior(repo+":v3", ecsfake.Behavior{StartEvery: time.Minute})
+		e.srv.SetBehavior(repo+":v3", ecstest.Behavior{StartEvery: time.Minute})
 		e.otherWriter(t)
-		e.srv.SetBehavior(newImage, ecsfake.Behavior{Fail: true, StoppedReason: "CannotPullContainerError"})
+		e.srv.SetBehavior(newImage, ecstest.Behavior{Fail: true, StoppedReason: "CannotPullContainerError"})
 		_, log, err := run(t, e, nil, nil)
 		if !errors.Is(err, deploy.ErrRolledBack) || errors.Is(err, deploy.ErrSuperseded) {
 			t.Fatalf("err = %v, want rolled back\n%s", err, log.text())

@@ -1,4 +1,4 @@
-package fleetfake
+package ec2test
 
 import (
 	"fmt"
@@ -125,7 +125,7 @@ func (s *Server) sendCommand(body []byte) (any, error) {
 				case t.Key == "InstanceIds":
 					ok = ok && slices.Contains(t.Values, id)
 				default:
-					return nil, errf("ValidationException", "fleetfake does not target by %s", t.Key)
+					return nil, errf("ValidationException", "ec2test does not target by %s", t.Key)
 				}
 			}
 			if ok {
@@ -412,7 +412,7 @@ func (s *Server) describeInstanceInformation(body []byte) (any, error) {
 	var ids []string
 	for _, f := range in.Filters {
 		if f.Key != "InstanceIds" {
-			return nil, errf("InvalidFilterKey", "fleetfake filters by InstanceIds only")
+			return nil, errf("InvalidFilterKey", "ec2test filters by InstanceIds only")
 		}
 		ids = append(ids, f.Values...)
 	}

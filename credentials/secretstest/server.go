@@ -1,9 +1,11 @@
-// Package secretsfake is an in-process Secrets Manager, Parameter Store and CodeBuild
+// Package secretstest is a Secrets Manager, Parameter Store and CodeBuild simulator for
+// tests, in the style of net/http/httptest; [Server.Config] hands out an aws.Config for the
+// real SDK clients. It is an in-process Secrets Manager, Parameter Store and CodeBuild
 // (source credentials only) speaking the services' JSON 1.1 wire protocol, so the real SDK
 // clients can be tested against it: versions, stages and labels, GetParameters' batch rules,
 // BatchGetSecretValue's per-secret errors, paging, per-resource denials, faults and gates
 // that hold calls until a test releases them.
-package secretsfake
+package secretstest
 
 import (
 	"encoding/json"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/stevedore-dev/stevedore/internal/awsfake"
 )
@@ -64,6 +68,10 @@ func (s *Server) Calls(op string) int { return s.log.Calls(op) }
 
 // TotalCalls returns how many calls were made in all.
 func (s *Server) TotalCalls() int { return s.log.TotalCalls() }
+
+// Config returns an aws.Config whose Secrets Manager, SSM and CodeBuild clients reach the
+// simulator in-process, with throwaway credentials, in region us-east-1.
+func (s *Server) Config() aws.Config { return awsfake.Config(s, Region) }
 
 // HTTPClient returns a client that hands requests straight to the server, with no sockets.
 func (s *Server) HTTPClient() *http.Client { return awsfake.Client(s) }
@@ -131,7 +139,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h, ok := handlers[op]
 	if !ok {
-		awsfake.WriteError(w, 400, "UnknownOperationException", "secretsfake does not implement "+op)
+		awsfake.WriteError(w, 400, "UnknownOperationException", "secretstest does not implement "+op)
 		return
 	}
 	s.mu.Lock()

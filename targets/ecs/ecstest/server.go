@@ -1,9 +1,14 @@
-// Package ecsfake is an in-process ECS that speaks the service's JSON 1.1 wire protocol, so
-// the real SDK client can be tested against it. Deployments progress with time (the caller's
-// clock, so testing/synctest drives it): tasks start one per step, old ones drain, and images
-// given a failing Behavior make tasks stop with reasons, trip the deployment circuit breaker
-// and, when rollback is on, make ECS roll the service back by itself.
-package ecsfake
+// Package ecstest is an ECS simulator for tests, in the style of net/http/httptest: an
+// in-process ECS that speaks the service's JSON 1.1 wire protocol, so the real SDK client
+// (built from [Server.Config]) can be tested against it with no AWS account and no sockets.
+// Deployments progress with time (the caller's clock, so testing/synctest drives it), as
+// service deployments of every strategy (ROLLING, BLUE_GREEN, LINEAR, CANARY): lifecycle
+// stages, bakes, traffic shifts, the circuit breaker and its threshold, alarms
+// ([Server.FireAlarm]), Lambda and PAUSE lifecycle hooks ([Server.SetHook]),
+// ContinueServiceDeployment and StopServiceDeployment. Images given a failing [Behavior] make
+// tasks stop with reasons; [Server.Inject] answers calls with faults. With
+// NoServiceDeployments it is an ECS without the service-deployment API, as moto is.
+package ecstest
 
 import (
 	"encoding/json"
@@ -13,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/stevedore-dev/stevedore/internal/awsfake"
 )
@@ -103,6 +110,10 @@ func (s *Server) Calls(op string) int { return s.log.Calls(op) }
 
 // TotalCalls returns how many calls were made in all.
 func (s *Server) TotalCalls() int { return s.log.TotalCalls() }
+
+// Config returns an aws.Config whose SDK clients reach the simulator in-process, with
+// throwaway credentials, in region us-east-1: awsecs.NewFromConfig(srv.Config()).
+func (s *Server) Config() aws.Config { return awsfake.Config(s, Region) }
 
 // HTTPClient returns a client that hands requests straight to the server's handler, with no
 // sockets, so tests run inside a testing/synctest bubble.

@@ -1,4 +1,4 @@
-package ecsfake
+package ecstest
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package fleetfake
+package ec2test
 
 import (
 	"encoding/xml"
@@ -73,7 +73,7 @@ func (s *Server) describeInstances(w http.ResponseWriter, form url.Values) {
 			case f.name == "tag-key":
 				ok = ok && slices.ContainsFunc(f.values, func(k string) bool { _, has := in.Tags[k]; return has })
 			default:
-				ec2Error(w, "InvalidParameterValue", "fleetfake does not filter by "+f.name)
+				ec2Error(w, "InvalidParameterValue", "ec2test does not filter by "+f.name)
 				return
 			}
 		}

@@ -1,4 +1,4 @@
-package secretsfake
+package secretstest
 
 import (
 	"fmt"
@@ -285,7 +285,7 @@ func (s *Server) describeParameters(body []byte) (any, error) {
 		keep := true
 		for _, f := range in.ParameterFilters {
 			if f.Key != "Name" || f.Option != "BeginsWith" {
-				return nil, errf("InvalidFilterKey", "secretsfake filters only by Name BeginsWith")
+				return nil, errf("InvalidFilterKey", "secretstest filters only by Name BeginsWith")
 			}
 			keep = keep && slices.ContainsFunc(f.Values, func(v string) bool { return strings.HasPrefix(n, v) })
 		}

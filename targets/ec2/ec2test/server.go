@@ -1,11 +1,13 @@
-// Package fleetfake is an in-process EC2 (DescribeInstances and CreateTags, in the EC2 query
+// Package ec2test is an EC2 and SSM Run Command simulator for tests, in the style of
+// net/http/httptest; [Server.Config] hands out an aws.Config for the real SDK clients. It is
+// an in-process EC2 (DescribeInstances and CreateTags, in the EC2 query
 // protocol) and SSM Run Command (JSON 1.1), so the EC2 target can be tested with the real SDK
 // clients: a fleet of instances with tags, states and SSM agents (online, offline, missing),
 // commands whose invocations run on a clock with MaxConcurrency and MaxErrors, per-instance
 // outcomes a test scripts (success, failure, undeliverable, delivery and execution
 // timeouts), cancellation, output truncation and the InvocationDoesNotExist window right
-// after SendCommand. Parameter Store calls go to an embedded secretsfake.Server.
-package fleetfake
+// after SendCommand. Parameter Store calls go to an embedded secretstest.Server.
+package ec2test
 
 import (
 	"encoding/json"
@@ -18,8 +20,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/stevedore-dev/stevedore/credentials/secretstest"
 	"github.com/stevedore-dev/stevedore/internal/awsfake"
-	"github.com/stevedore-dev/stevedore/internal/secretsfake"
 )
 
 // Fault is an error the server answers instead of doing the call.
@@ -71,7 +75,7 @@ type Server struct {
 	// PageSize is the most a paginated call returns at once; New sets 50.
 	PageSize int
 	// PS answers Parameter Store calls.
-	PS *secretsfake.Server
+	PS *secretstest.Server
 
 	log awsfake.Log
 
@@ -94,7 +98,7 @@ func New(now func() time.Time) *Server {
 		DeliveryDelay: time.Second,
 		NotYetVisible: 2 * time.Second,
 		PageSize:      50,
-		PS:            secretsfake.New(),
+		PS:            secretstest.New(),
 		now:           now,
 		instances:     map[string]*Instance{},
 		commands:      map[string]*command{},
@@ -181,6 +185,10 @@ func (s *Server) Calls(op string) int { return s.log.Calls(op) }
 // TotalCalls returns how many calls were made in all, Parameter Store's included.
 func (s *Server) TotalCalls() int { return s.log.TotalCalls() + s.PS.TotalCalls() }
 
+// Config returns an aws.Config whose EC2 and SSM clients reach the simulator in-process,
+// with throwaway credentials, in region us-east-1.
+func (s *Server) Config() aws.Config { return awsfake.Config(s, "us-east-1") }
+
 // HTTPClient returns a client that hands requests straight to the server, with no sockets.
 func (s *Server) HTTPClient() *http.Client { return awsfake.Client(s) }
 
@@ -260,7 +268,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "CreateTags":
 		s.createTags(w, form)
 	default:
-		ec2Error(w, "InvalidAction", "fleetfake does not implement "+op)
+		ec2Error(w, "InvalidAction", "ec2test does not implement "+op)
 	}
 }
 

@@ -1,4 +1,4 @@
-package secretsfake
+package secretstest
 
 import (
 	"fmt"
