@@ -9,6 +9,8 @@
 //     [github.com/stevedore-dev/stevedore/deploy.Run], which plans, applies and, on failure,
 //     timeout, cancellation or a panic, rolls back one target or several, latest first;
 //     [github.com/stevedore-dev/stevedore/deploy.Result.Outcome] says where the release ended.
+//   - [github.com/stevedore-dev/stevedore/deploy/deploytest] is the conformance suite every
+//     target passes, with a small in-memory target to read as the example of your own.
 //
 // The targets:
 //

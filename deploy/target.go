@@ -27,3 +27,18 @@ type Plan interface {
 	// nothing.
 	Rollback(ctx context.Context, emit EventFunc) error
 }
+
+// Snapshotter is implemented by a plan that can be written down: a versioned JSON snapshot
+// of what it observed and what it has changed so far, holding no secret values, from which
+// its target's Restorer makes an equivalent plan in another process (to roll back, say, after
+// the process that applied it crashed).
+type Snapshotter interface {
+	Snapshot() ([]byte, error)
+}
+
+// Restorer is implemented by a target that can make a plan from a snapshot one of its plans
+// wrote. The restored plan rolls back as the original would have; its Apply resumes where the
+// snapshot left off, waiting on a change already made rather than making it again.
+type Restorer interface {
+	Restore(ctx context.Context, snapshot []byte) (Plan, error)
+}
