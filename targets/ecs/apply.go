@@ -17,6 +17,9 @@ import (
 // default until the service deployment it started is SUCCESSFUL, or has failed.
 func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
+	if p.restored {
+		return p.resume(ctx, emit)
+	}
 	if !p.Changed() {
 		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "no change: the service already runs " + shortTD(p.Observed())})
 		return nil
@@ -51,6 +54,45 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	p.last = st
 	p.superseded = st.Superseded
 	p.ecsRolledBack = st.RolledBack
+	p.mu.Unlock()
+	return err
+}
+
+// resume continues a restored plan's Apply: it waits on the change the snapshot recorded, or
+// updates the service to the revision already registered and waits.
+func (p *Plan) resume(ctx context.Context, emit deploy.EventFunc) error {
+	t := p.t
+	p.mu.Lock()
+	updated, registered, dep := p.updated, p.registered, p.deployment
+	p.mu.Unlock()
+	want := registered
+	if want == "" {
+		want = p.Observed()
+	}
+	var w Want
+	switch {
+	case updated:
+		w = Want{TaskDefinition: want, Previous: p.Observed(), Deployment: dep}
+	case registered != "" || !p.tdChanged:
+		var err error
+		if w, err = p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit); err != nil {
+			return err
+		}
+		if w.Deployment != "" && w.Deployment != aws.ToString(p.observed.CurrentServiceDeployment) {
+			p.mu.Lock()
+			p.deployment = w.Deployment
+			p.mu.Unlock()
+		}
+	default:
+		return deploy.Errorf(deploy.ErrInvalid, t.Name(), "resume", "the snapshot was taken before the task definition was registered; plan the release again")
+	}
+	if t.c.opts.WaitUntil == Started {
+		return nil
+	}
+	w.Until = t.c.opts.WaitUntil
+	st, err := t.waitStable(ctx, w, deploy.PhaseWait, emit)
+	p.mu.Lock()
+	p.last, p.superseded, p.ecsRolledBack = st, st.Superseded, st.RolledBack
 	p.mu.Unlock()
 	return err
 }

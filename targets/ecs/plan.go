@@ -26,12 +26,14 @@ type Plan struct {
 	diff      string
 	token     string                         // the deploy tag of the revision Apply registers
 	config    *types.DeploymentConfiguration // the service's new deploymentConfiguration; nil when unchanged
+	restored  bool                           // made by Restore: no rendered task definition
 
 	mu            sync.Mutex
 	registered    string // ARN Apply registered
 	updated       bool   // UpdateService was called
 	deployment    string // the service deployment UpdateService started
 	last          Status // what Apply's wait saw last
+	rolledBack    bool   // Rollback finished: a second one has nothing to do
 	superseded    bool   // the wait saw another writer replace this deploy's deployment
 	ecsRolledBack bool   // the wait saw ECS roll the service back by itself
 }

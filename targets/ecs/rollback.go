@@ -26,10 +26,23 @@ import (
 // one it replaced (and ECS did not put it there), Rollback changes nothing and returns
 // ErrSuperseded.
 func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
-	t := p.t
 	p.mu.Lock()
-	updated, registered, superseded, dep := p.updated, p.registered, p.superseded, p.deployment
+	updated, registered, superseded, dep, done := p.updated, p.registered, p.superseded, p.deployment, p.rolledBack
 	p.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := p.rollback(ctx, updated, registered, superseded, dep, emit); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.rolledBack = true
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Plan) rollback(ctx context.Context, updated bool, registered string, superseded bool, dep string, emit deploy.EventFunc) error {
+	t := p.t
 	if updated {
 		if superseded {
 			return deploy.Errorf(deploy.ErrSuperseded, t.Name(), "rollback", "another writer updated the service during this deploy; not rolling back over its change")
