@@ -43,6 +43,9 @@ func (p *Plan) deployCommand(ids []string, tags map[string]string, maxConc, maxE
 // invocation must be Success. After a successful rollout it records what each instance runs.
 func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
+	if p.restored {
+		return deploy.Errorf(deploy.ErrInvalid, t.Name(), "apply", "a plan restored from a snapshot can roll back, not apply; plan the release again")
+	}
 	l := p.limits
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: deploy.Counts{Desired: l.total},
 		Message: fmt.Sprintf("sending version %s to %d instances, %d at a time, up to %d failures allowed", p.rel.version, l.total, l.batch, l.allowed)})

@@ -39,9 +39,12 @@ type Plan struct {
 	previous  map[string]*recorded // by instance
 	limits    limits
 
-	mu      sync.Mutex
-	touched map[string]bool // instances a deploy command may have changed
-	done    []string        // instances the release succeeded on, once Apply has run
+	restored bool // made by Restore: it can roll back, not apply
+
+	mu         sync.Mutex
+	touched    map[string]bool // instances a deploy command may have changed
+	done       []string        // instances the release succeeded on, once Apply has run
+	rolledBack bool            // Rollback finished: a second one has nothing to do
 }
 
 // Instances returns every instance the plan found, including the ones left out.

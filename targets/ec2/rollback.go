@@ -17,6 +17,10 @@ import (
 func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
 	p.mu.Lock()
+	if p.rolledBack {
+		p.mu.Unlock()
+		return nil
+	}
 	touched := make([]string, 0, len(p.touched))
 	for id := range p.touched {
 		touched = append(touched, id)
@@ -58,10 +62,17 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 		if err != nil {
 			return err
 		}
+		var back []string
 		for _, r := range results {
 			if !r.Succeeded() {
 				failures = append(failures, r)
+			} else {
+				back = append(back, r.Instance)
 			}
+		}
+		// The record follows the instance: the next plan reads what it runs again.
+		if err := t.record(ctx, back, prev); err != nil {
+			return err
 		}
 	}
 	var problems []string
@@ -75,6 +86,9 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	if len(problems) > 0 {
 		return deploy.Errorf(deploy.ErrFailed, t.Name(), "rollback", "%s", strings.Join(problems, "; "))
 	}
+	p.mu.Lock()
+	p.rolledBack = true
+	p.mu.Unlock()
 	return nil
 }
 

@@ -1,0 +1,80 @@
+package ec2
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+)
+
+// snapshotVersion is the version of the snapshots plans write; Restore reads only it.
+const snapshotVersion = 1
+
+// snapshot is what a plan observed and changed: the release's version and image (never its
+// environment values), the instances it goes to, what each ran before, and which ones a
+// deploy command may have changed.
+type snapshot struct {
+	Version    int                  `json:"version"`
+	Target     string               `json:"target"`
+	Release    recorded             `json:"release"`
+	Instances  []string             `json:"instances"`
+	Previous   map[string]*recorded `json:"previous"`
+	Touched    []string             `json:"touched"`
+	Done       []string             `json:"done"`
+	RolledBack bool                 `json:"rolledBack,omitempty"`
+}
+
+// Snapshot implements deploy.Snapshotter.
+func (p *Plan) Snapshot() ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := snapshot{Version: snapshotVersion, Target: p.t.Name(), Release: recorded{Version: p.rel.version, Image: p.rel.image},
+		Instances: slices.Clone(p.usable), Previous: p.previous, Done: slices.Clone(p.done), RolledBack: p.rolledBack}
+	for id := range p.touched {
+		s.Touched = append(s.Touched, id)
+	}
+	slices.Sort(s.Touched)
+	return json.Marshal(s)
+}
+
+// Restore implements deploy.Restorer: the restored plan rolls back the instances the
+// original may have changed, to what each ran before. It cannot resume an Apply (the
+// release's environment is not in the snapshot): plan the release again for that.
+func (t *Target) Restore(ctx context.Context, snap []byte) (deploy.Plan, error) {
+	var s snapshot
+	if err := json.Unmarshal(snap, &s); err != nil {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is not JSON: %v", err)
+	}
+	if s.Version != snapshotVersion {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "snapshot version %d; this stevedore reads version %d", s.Version, snapshotVersion)
+	}
+	if s.Target != t.Name() {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is of %s", s.Target)
+	}
+	p := &Plan{t: t, rel: release{version: s.Release.Version, image: s.Release.Image}, usable: s.Instances,
+		previous: s.Previous, touched: map[string]bool{}, done: s.Done, restored: true, rolledBack: s.RolledBack}
+	if p.previous == nil {
+		p.previous = map[string]*recorded{}
+	}
+	for _, id := range s.Touched {
+		p.touched[id] = true
+	}
+	for _, id := range s.Instances {
+		p.instances = append(p.instances, Instance{ID: id, PreviousVersion: p.previous[id].version()})
+	}
+	p.limits = rolloutLimits(len(p.usable), t.opts.Strategy, t.opts.MinHealthy)
+	return p, nil
+}
+
+func (r *recorded) version() string {
+	if r == nil {
+		return ""
+	}
+	return r.Version
+}
+
+var (
+	_ deploy.Snapshotter = (*Plan)(nil)
+	_ deploy.Restorer    = (*Target)(nil)
+)
