@@ -68,6 +68,15 @@ func (t *Target) update(ctx context.Context, first []byte, op string, mutate fun
 // and waits with kubectl's rules, failing fast on stuck pods.
 func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
+	if p.restored {
+		p.mu.Lock()
+		written, applied := p.written, p.applied
+		p.mu.Unlock()
+		if !applied || written.generation == 0 {
+			return deploy.Errorf(deploy.ErrInvalid, t.Name(), "resume", "the snapshot was taken before the workload was written; plan the release again")
+		}
+		return t.wait(ctx, emit, deploy.PhaseWait, written)
+	}
 	cause := changeCause(p.rel)
 	p.mu.Lock()
 	p.applied = true // a failed write may still have landed: roll back regardless

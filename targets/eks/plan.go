@@ -31,11 +31,13 @@ type Plan struct {
 	revision string // a Deployment's deployment.kubernetes.io/revision as observed
 	cause    string // the change-cause annotation as observed
 	changed  bool
+	restored bool // made by Restore: Apply resumes the wait
 
 	mu         sync.Mutex
 	applied    bool // Apply tried to write
 	written    pin  // what Apply wrote, once known
 	superseded bool // the wait saw another writer change the template
+	rolledBack bool // Rollback finished: a second one has nothing to do
 }
 
 // pin is a change this process made: the generation the write produced and the pod template

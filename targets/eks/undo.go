@@ -38,11 +38,21 @@ var keepOnUndo = map[string]bool{
 // changes nothing and returns deploy.ErrSuperseded.
 func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	p.mu.Lock()
-	applied, superseded, written := p.applied, p.superseded, p.written
+	applied, superseded, written, done := p.applied, p.superseded, p.written, p.rolledBack
 	p.mu.Unlock()
-	if !applied {
+	if !applied || done {
 		return nil
 	}
+	if err := p.rollback(ctx, superseded, written, emit); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.rolledBack = true
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Plan) rollback(ctx context.Context, superseded bool, written pin, emit deploy.EventFunc) error {
 	t := p.t
 	if superseded {
 		return deploy.Errorf(deploy.ErrSuperseded, t.Name(), "rollback", "another writer changed the pod template during this deploy; not rolling back over its change")
