@@ -247,6 +247,16 @@ start() {
   build
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
+  local p
+  for p in kwok scheduler controller-manager apiserver etcd; do
+    if [ -f "$dir/$p.pid" ] && ours "$(cat "$dir/$p.pid")" "$dir"; then
+      log "a control plane already runs in $dir; stop it first: $0 stop $dir"
+      return 1
+    fi
+  done
+  # What a plane that ran here before left: its etcd data and certificates do not fit the new
+  # ports (etcd would not start), so every run begins from nothing.
+  rm -rf "$dir/etcd" "$dir/certs" "$dir/env" "$dir/kubeconfig" "$dir"/*.pid
   # Whatever fails from here on, leave no server running.
   start_dir=$dir
   trap 'stop "$start_dir"' EXIT
@@ -334,7 +344,7 @@ ENV
 ours() {
   local args
   if [ -d /proc ]; then
-    args=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+    args=$({ tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null) || return 1
   else
     args=$(ps -o args= -p "$1" 2>/dev/null) || return 1
   fi

@@ -138,4 +138,24 @@ func TestStartBuildsWhatIsMissingAndStopLeavesNothing(t *testing.T) {
 	if left := processesIn(t, state); len(left) > 0 {
 		t.Errorf("processes still running right after stop returned: %v", left)
 	}
+
+	// Started again in the same directory (a developer's second run): the old etcd data and
+	// certificates must not get in the way; and a start over a running plane refuses,
+	// leaving it running.
+	if _, stderr, err = controlplane(t, cache, "start", state); err != nil {
+		t.Fatalf("a second start in the same directory: %v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, "No such file") {
+		t.Errorf("start printed noise:\n%s", stderr)
+	}
+	running = processesIn(t, state)
+	if _, stderr, err = controlplane(t, cache, "start", state); err == nil || !strings.Contains(stderr, "already runs in") {
+		t.Errorf("start over a running plane: %v\n%s", err, stderr)
+	}
+	if now := processesIn(t, state); len(now) != len(running) {
+		t.Errorf("a refused start changed the running plane: %v, then %v", running, now)
+	}
+	if _, stderr, err := controlplane(t, cache, "stop", state); err != nil || strings.Contains(stderr, "No such file") {
+		t.Fatalf("stop: %v\n%s", err, stderr)
+	}
 }
