@@ -87,6 +87,13 @@ func Transient(err error) bool {
 	return k == deploy.ErrThrottled || k == deploy.ErrUnavailable
 }
 
+// Classify is Transient for a poll.Policy: whether err is worth another look, and whether it
+// was throttling.
+func Classify(err error) (transient, throttled bool) {
+	k := Kind(err)
+	return k == deploy.ErrThrottled || k == deploy.ErrUnavailable, k == deploy.ErrThrottled
+}
+
 // CredentialsHint is the detail of an error whose cause is that no AWS credentials could be
 // loaded: what to set, in place of hints about names and regions that would mislead.
 const CredentialsHint = "no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, " +

@@ -3,6 +3,7 @@ package ec2_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"regexp"
 	"testing"
 	"testing/synctest"
@@ -87,4 +88,30 @@ func tagValue(tags []ec2types.Tag, key string) string {
 		}
 	}
 	return ""
+}
+
+// Cancelled while SSM does not list the command's invocations yet (they show up seconds
+// after SendCommand), the deploy must still roll back every instance it sent to: the
+// command may already have reached them.
+func TestCancelBeforeInvocationsAreListedRollsBackAll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv()
+		e.srv.DeliveryDelay, e.srv.NotYetVisible = time.Second, 20*time.Second
+		ids := e.srv.Fleet(2, map[string]string{"app": "web", "stevedore:version": "v1"})
+		opts := ec2.Options{Commands: []string{`/opt/web/install "$STEVEDORE_VERSION"`}, RollbackCommands: []string{`/opt/web/install "$STEVEDORE_VERSION"`}}
+		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, opts)
+		ctx, cancel := context.WithCancel(t.Context())
+		res, err := deploy.Run(ctx, deploy.Release{Version: "v2"}, []deploy.Target{tg}, &deploy.Options{OnEvent: func(ev deploy.Event) {
+			if ev.Phase == deploy.PhaseWait {
+				cancel()
+			}
+		}})
+		if !errors.Is(err, deploy.ErrCanceled) || !res.Targets[0].RolledBack {
+			t.Fatalf("err = %v, rolled back %v", err, res.Targets[0].RolledBack)
+		}
+		runs := e.srv.Ran()
+		if len(runs) != 2 || len(runs[1].Instances) != len(ids) {
+			t.Errorf("the rollback ran as %+v; want it on all %d instances", runs, len(ids))
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
+	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 const (
@@ -99,30 +100,17 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 	}
 	id := aws.ToString(out.Command.CommandId)
 	t.log.DebugContext(ctx, "sent command", "target", t.Name(), "kind", c.kind, "command", id, "instances", len(c.ids), "max_concurrency", c.maxConc, "max_errors", c.maxErrs)
-	interval := t.opts.PollInterval
-	var last deploy.Counts
-	for {
-		select {
-		case <-ctx.Done():
-			p.cancel(ctx, id, c.kind)
-			return Summary{}, t.ctxErr(ctx, c.kind+" command "+id)
-		case <-time.After(interval):
-		}
-		interval = min(interval*3/2, maxPollInterval)
+	var (
+		last    deploy.Counts
+		summary Summary
+	)
+	look := func(ctx context.Context) (poll.Look, error) {
 		lc, err := t.ssm.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
 		if err != nil {
-			if ctx.Err() != nil {
-				continue // reported at the top of the loop
-			}
-			if awserr.Transient(err) {
-				interval = min(interval*2, maxPollInterval)
-				continue
-			}
-			p.cancel(ctx, id, c.kind)
-			return Summary{}, awserr.Wrap(t.Name(), "watch "+c.kind+" command "+id, err, "the command was cancelled")
+			return poll.Look{}, err
 		}
 		if len(lc.Commands) == 0 {
-			continue // not visible yet
+			return poll.Look{}, nil // not visible yet
 		}
 		cmd := lc.Commands[0]
 		counts := deploy.Counts{Desired: int(cmd.TargetCount), Updated: int(cmd.CompletedCount - cmd.ErrorCount),
@@ -132,11 +120,7 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 		if finished || cmd.TargetCount <= 50 {
 			// One page shows who is running; at the end every invocation is checked.
 			if results, err = p.invocations(ctx, id, !finished); err != nil {
-				if ctx.Err() != nil || awserr.Transient(err) {
-					continue
-				}
-				p.cancel(ctx, id, c.kind)
-				return Summary{}, err
+				return poll.Look{}, err
 			}
 			s := Summarize(results)
 			counts.Pending, counts.Running = s.Pending, s.InProgress
@@ -146,19 +130,33 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 			emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseWait, Counts: counts,
 				Message: fmt.Sprintf("%s: %d/%d succeeded, %d failed, %d running, %d pending", c.kind, counts.Updated, counts.Desired, counts.Failed, counts.Running, counts.Pending)})
 		}
-		if !finished {
-			continue
+		if !finished || len(results) < int(cmd.TargetCount) {
+			return poll.Look{}, nil // running, or the invocation list lags the counts for a moment
 		}
-		if len(results) < int(cmd.TargetCount) {
-			continue // the invocation list lags the counts for a moment
-		}
-		if c.kind == "deploy" {
-			p.markTouched(results)
-		}
-		s := Summarize(results)
-		p.explain(ctx, id, s.Results)
-		return s, nil
+		summary = Summarize(results)
+		return poll.Look{Done: true}, nil
 	}
+	policy := poll.Policy{Interval: t.opts.PollInterval, Max: maxPollInterval, Classify: awserr.Classify}
+	err = poll.Until(ctx, policy, look, func(err error, attempt int) {
+		t.log.DebugContext(ctx, "watching the command failed transiently; will look again", "target", t.Name(), "command", id, "err", err, "attempt", attempt)
+	})
+	switch {
+	case ctx.Err() != nil:
+		p.cancel(ctx, id, c.kind)
+		return Summary{}, t.ctxErr(ctx, c.kind+" command "+id)
+	case err != nil:
+		p.cancel(ctx, id, c.kind)
+		var de *deploy.Error
+		if errors.As(err, &de) {
+			return Summary{}, err
+		}
+		return Summary{}, awserr.Wrap(t.Name(), "watch "+c.kind+" command "+id, err, "the command was cancelled")
+	}
+	if c.kind == "deploy" {
+		p.markTouched(summary.Results)
+	}
+	p.explain(ctx, id, summary.Results)
+	return summary, nil
 }
 
 func terminalCommand(s ssmtypes.CommandStatus) bool {
@@ -207,7 +205,9 @@ func (p *Plan) cancel(ctx context.Context, id, kind string) {
 	defer done()
 	if kind == "deploy" {
 		results, err := p.invocations(ctx, id, false)
-		if err != nil {
+		if err != nil || len(results) == 0 {
+			// Right after SendCommand the invocations are not listed yet, though the command
+			// may already have reached the instances: roll them all back to be safe.
 			p.t.log.WarnContext(ctx, "could not list what the cancelled command reached; treating every target as touched", "target", p.t.Name(), "command", id, "err", err)
 			p.mu.Lock()
 			for _, i := range p.usable {
