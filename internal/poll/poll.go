@@ -76,7 +76,7 @@ func Until(ctx context.Context, p Policy, look func(context.Context) (Look, erro
 		}
 		l, err := look(ctx)
 		next := interval
-		interval = min(time.Duration(float64(interval)*p.Growth), p.Max)
+		interval = p.Next(interval, false)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
@@ -93,7 +93,7 @@ func Until(ctx context.Context, p Policy, look func(context.Context) (Look, erro
 				onTransient(err, failures)
 			}
 			if throttled {
-				interval = min(interval*2, p.Max)
+				interval = p.Next(interval, true)
 				next = interval
 			}
 		case l.Done:
@@ -107,6 +107,19 @@ func Until(ctx context.Context, p Policy, look func(context.Context) (Look, erro
 		timer.Reset(p.jitter(next))
 	}
 }
+
+// Next is the interval after cur: grown by Growth, or doubled after throttling, and never
+// more than Max. Loops driven from elsewhere (a poller shared by many waits) use it to keep
+// the same rule. p must have its defaults: use Defaults.
+func (p Policy) Next(cur time.Duration, throttled bool) time.Duration {
+	if throttled {
+		return min(cur*2, p.Max)
+	}
+	return min(time.Duration(float64(cur)*p.Growth), p.Max)
+}
+
+// Defaults returns p with every zero field set to its default.
+func (p Policy) Defaults() Policy { return p.withDefaults() }
 
 func (p Policy) jitter(d time.Duration) time.Duration {
 	if p.Jitter <= 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 // API is the part of the ECS client the target calls; *ecs.Client satisfies it.
@@ -110,7 +111,8 @@ func NewCluster(api API, cluster string, opts *Options) *Cluster {
 	}
 	o.PollInterval = min(o.PollInterval, MaxPollInterval)
 	c := &Cluster{api: api, name: cluster, opts: o}
-	c.poller = &poller{api: api, cluster: cluster, min: o.PollInterval, subs: map[string][]chan pollResult{}, log: o.Logger}
+	c.poller = &poller{api: api, cluster: cluster, min: o.PollInterval, subs: map[string][]chan pollResult{}, log: o.Logger,
+		policy: poll.Policy{Interval: o.PollInterval, Max: MaxPollInterval, Jitter: -1}.Defaults()}
 	return c
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
+	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 // maxTransient is how many polls in a row may be throttled or fail with a server error
@@ -34,6 +35,7 @@ type poller struct {
 	cluster string
 	min     time.Duration
 	log     *slog.Logger
+	policy  poll.Policy // the growth rule; the poller keeps its own cadence for many waits
 
 	mu      sync.Mutex
 	subs    map[string][]chan pollResult
@@ -89,13 +91,7 @@ func (p *poller) loop(ctx context.Context, wake chan struct{}) {
 			interval = p.min
 		case <-timer.C:
 		}
-		throttled := p.pollOnce(ctx)
-		if throttled {
-			interval *= 2
-		} else {
-			interval += interval / 2
-		}
-		interval = min(interval, MaxPollInterval)
+		interval = p.policy.Next(interval, p.pollOnce(ctx))
 		timer.Reset(interval)
 	}
 }
