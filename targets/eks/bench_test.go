@@ -3,6 +3,7 @@ package eks
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,15 +17,21 @@ import (
 // reports how long after the Deployment became available (as an independent watch saw it)
 // the rollout returned, and the API requests each rollout made.
 func benchRollout(b *testing.B, opts Options) {
+	benchRolloutOf(b, opts, workload(Deployment, "web", registry+"web:v0", 2))
+}
+
+// benchRolloutOf is benchRollout for the Deployment body, and also reports the KiB of answers
+// each rollout read.
+func benchRolloutOf(b *testing.B, opts Options, body string) {
 	k := newKubeB(b)
-	k.create("/apis/apps/v1/namespaces/"+k.ns+"/deployments", workload(Deployment, "web", registry+"web:v0", 2))
+	k.create("/apis/apps/v1/namespaces/"+k.ns+"/deployments", body)
 	tg := New(k.c, Deployment, k.ns, "web", &opts)
 	ctx := context.Background()
 	if err := tg.wait(ctx, nil, deploy.PhaseWait, pin{}); err != nil {
 		b.Fatal(err)
 	}
 	var lag time.Duration
-	var requests int64
+	var requests, received int64
 	n := 0
 	for i := 0; b.Loop(); i++ {
 		image := fmt.Sprintf("%sweb:v%d", registry, i+1)
@@ -32,12 +39,13 @@ func benchRollout(b *testing.B, opts Options) {
 		wctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Go(func() { watchAvailable(wctx, k.c, k.ns, image, available) })
-		before := k.c.Requests()
+		before, beforeBytes := k.c.Requests(), k.c.Received()
 		if _, err := deploy.Run(ctx, deploy.Release{Images: map[string]string{"app": image}}, []deploy.Target{tg}, nil); err != nil {
 			b.Fatal(err)
 		}
 		returned := time.Now()
 		requests += k.c.Requests() - before
+		received += k.c.Received() - beforeBytes
 		select {
 		case at := <-available:
 			lag += returned.Sub(at)
@@ -50,6 +58,7 @@ func benchRollout(b *testing.B, opts Options) {
 	}
 	b.ReportMetric(lag.Seconds()*1000/float64(max(n, 1)), "ms-after-available")
 	b.ReportMetric(float64(requests)/float64(max(n, 1)), "requests/rollout")
+	b.ReportMetric(float64(received)/1024/float64(max(n, 1)), "KiB/rollout")
 }
 
 // watchAvailable sends the time the deployment first runs image and is rolled out.
@@ -71,4 +80,18 @@ func BenchmarkRolloutWatch(b *testing.B) { benchRollout(b, Options{PollInterval:
 
 func BenchmarkRolloutPoll(b *testing.B) {
 	benchRollout(b, Options{PollInterval: time.Second, NoWatch: true})
+}
+
+// A 50-replica Deployment replaced a quarter at a time: what the fail-fast pod check costs
+// when it is driven by watch events, and when it lists pods every second (polling).
+func fifty() string {
+	return strings.Replace(workload(Deployment, "web", registry+"web:v0", 50), `"maxSurge":1,"maxUnavailable":0`, `"maxSurge":"25%","maxUnavailable":"25%"`, 1)
+}
+
+func BenchmarkRollout50Watch(b *testing.B) {
+	benchRolloutOf(b, Options{PollInterval: time.Second}, fifty())
+}
+
+func BenchmarkRollout50Poll(b *testing.B) {
+	benchRolloutOf(b, Options{PollInterval: time.Second, NoWatch: true}, fifty())
 }

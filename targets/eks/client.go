@@ -65,8 +65,10 @@ type Client struct {
 	mu      sync.Mutex
 	token   string
 	expires time.Time
-	// requests counts the API requests made (watch streams count once).
+	// requests counts the API requests made (watch streams count once); received counts the
+	// bytes of the answers' bodies, watch streams included.
 	requests atomic.Int64
+	received atomic.Int64
 }
 
 // ClientConfig says how to reach a cluster.
@@ -172,6 +174,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c.http = &http.Client{Transport: tr}
 	return c, nil
 }
+
+// Received returns how many bytes of answers the client has read, watch streams included.
+func (c *Client) Received() int64 { return c.received.Load() }
 
 // Requests returns how many API requests the client has made.
 func (c *Client) Requests() int64 { return c.requests.Load() }
@@ -393,6 +398,7 @@ func (c *Client) once(ctx context.Context, method, path, contentType string, bod
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
+	c.received.Add(int64(len(data)))
 	if err != nil {
 		return nil, tok, err
 	}
@@ -450,6 +456,7 @@ func (c *Client) watch(ctx context.Context, path string, fn func(typ string, obj
 	dec := bufio.NewReader(resp.Body)
 	for {
 		line, err := dec.ReadBytes('\n')
+		c.received.Add(int64(len(line)))
 		if len(bytes.TrimSpace(line)) > 0 {
 			ev := gjson.ParseBytes(line)
 			if ev.Get("type").String() == "ERROR" {

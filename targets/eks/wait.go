@@ -12,6 +12,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 // wait follows the workload until kubectl's rules say the change mine made is rolled out, a
@@ -81,6 +82,21 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 	}
 	ticker := time.NewTicker(t.opts.PollInterval)
 	defer ticker.Stop()
+	// Fail fast when the rollout stalls. A new pod that cannot start stops the workload's
+	// status from changing; so the new revision's pods are read once the workload has been
+	// quiet for an interval (longer each time nothing is wrong), never while it keeps moving:
+	// a healthy rollout costs no pod reads at all.
+	stallPolicy := poll.Policy{Interval: t.opts.PollInterval, Max: 15 * time.Second}.Defaults()
+	quiet := stallPolicy.Interval
+	stall := time.NewTimer(quiet)
+	defer stall.Stop()
+	moved := func(o gjson.Result) {
+		if v := o.Get("metadata.resourceVersion").String(); v != rv {
+			rv = v
+			quiet = stallPolicy.Interval
+			stall.Reset(quiet)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -92,7 +108,7 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 			if ev.typ != "ADDED" && ev.typ != "MODIFIED" {
 				continue
 			}
-			rv = ev.obj.Get("metadata.resourceVersion").String()
+			moved(ev.obj)
 			obj = ev.obj
 			if done, err := check(obj); done || err != nil {
 				return err
@@ -117,10 +133,12 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 					return t.apiErr("read the workload", err)
 				}
 				obj = gjson.ParseBytes(raw)
+				moved(obj)
 				if done, err := check(obj); done || err != nil {
 					return err
 				}
 			}
+		case <-stall.C:
 			if !t.opts.NoFailFast {
 				if problem, err := t.stuckPods(ctx, obj); err != nil {
 					t.log.DebugContext(ctx, "could not check pods", "target", t.Name(), "err", err)
@@ -128,6 +146,8 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 					return deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "a new pod cannot start, so the rollout cannot finish: %s", problem)
 				}
 			}
+			quiet = stallPolicy.Next(quiet, false)
+			stall.Reset(quiet)
 		}
 	}
 }
