@@ -1,6 +1,9 @@
 package deploy
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // Target is a place a release can be rolled out to: an ECS service, an EC2 fleet, a
 // Kubernetes workload. Implementations read live state in Plan and change nothing there.
@@ -41,4 +44,22 @@ type Snapshotter interface {
 // snapshot left off, waiting on a change already made rather than making it again.
 type Restorer interface {
 	Restore(ctx context.Context, snapshot []byte) (Plan, error)
+}
+
+// DecodeSnapshot reads a snapshot a plan of target wrote into v, after checking that its
+// "version" is the one the caller reads; anything else is ErrInvalid naming what it found.
+func DecodeSnapshot(target string, snap []byte, version int, v any) error {
+	var head struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(snap, &head); err != nil {
+		return Errorf(ErrInvalid, target, "restore", "the snapshot is not JSON: %v", err)
+	}
+	if head.Version != version {
+		return Errorf(ErrInvalid, target, "restore", "snapshot version %d; this stevedore reads version %d", head.Version, version)
+	}
+	if err := json.Unmarshal(snap, v); err != nil {
+		return Errorf(ErrInvalid, target, "restore", "the snapshot does not fit version %d: %v", version, err)
+	}
+	return nil
 }

@@ -75,8 +75,11 @@ func (t *MemoryTarget) Plan(ctx context.Context, r deploy.Release) (deploy.Plan,
 // Restore makes a plan from a snapshot one of the target's plans wrote.
 func (t *MemoryTarget) Restore(ctx context.Context, snapshot []byte) (deploy.Plan, error) {
 	var s memorySnapshot
-	if err := json.Unmarshal(snapshot, &s); err != nil || s.Version != 1 || s.Service != t.service {
-		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "not a version 1 snapshot of this target's plan")
+	if err := deploy.DecodeSnapshot(t.Name(), snapshot, 1, &s); err != nil {
+		return nil, err
+	}
+	if s.Service != t.service {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is of memory:%s", s.Service)
 	}
 	return &memoryPlan{t: t, snap: s}, nil
 }

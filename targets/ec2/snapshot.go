@@ -43,11 +43,8 @@ func (p *Plan) Snapshot() ([]byte, error) {
 // release's environment is not in the snapshot): plan the release again for that.
 func (t *Target) Restore(ctx context.Context, snap []byte) (deploy.Plan, error) {
 	var s snapshot
-	if err := json.Unmarshal(snap, &s); err != nil {
-		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is not JSON: %v", err)
-	}
-	if s.Version != snapshotVersion {
-		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "snapshot version %d; this stevedore reads version %d", s.Version, snapshotVersion)
+	if err := deploy.DecodeSnapshot(t.Name(), snap, snapshotVersion, &s); err != nil {
+		return nil, err
 	}
 	if s.Target != t.Name() {
 		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is of %s", s.Target)

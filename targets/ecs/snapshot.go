@@ -65,11 +65,8 @@ func (p *Plan) Snapshot() ([]byte, error) {
 // plan snapshotted before it registered anything must be made again.
 func (t *Target) Restore(ctx context.Context, snap []byte) (deploy.Plan, error) {
 	var s snapshot
-	if err := json.Unmarshal(snap, &s); err != nil {
-		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is not JSON: %v", err)
-	}
-	if s.Version != snapshotVersion {
-		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "snapshot version %d; this stevedore reads version %d", s.Version, snapshotVersion)
+	if err := deploy.DecodeSnapshot(t.Name(), snap, snapshotVersion, &s); err != nil {
+		return nil, err
 	}
 	if s.Cluster != t.c.name || s.Service != t.service {
 		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is of ecs:%s/%s", s.Cluster, s.Service)
