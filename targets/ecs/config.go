@@ -113,10 +113,11 @@ func configView(c *types.DeploymentConfiguration) map[string]any {
 	return v
 }
 
-// restoreConfig is what puts the observed deploymentConfiguration back after change: the
-// observed settings, and ECS's defaults for each field change set that the service did not
-// report (an UpdateService leaves a field it is not sent as it is, so sending the observed
-// configuration alone would keep, say, a BLUE_GREEN strategy the release set).
+// restoreConfig is what puts the observed deploymentConfiguration back after the release set
+// change (the configuration it sent): the observed settings, and ECS's defaults for each field
+// change has that the service did not report (an UpdateService leaves a field it is not sent
+// as it is, so sending the observed configuration alone would keep, say, a BLUE_GREEN
+// strategy the release set).
 func restoreConfig(observed, change *types.DeploymentConfiguration) *types.DeploymentConfiguration {
 	var r types.DeploymentConfiguration
 	if observed != nil {

@@ -171,7 +171,7 @@ func (p *Plan) restoreSettings(ctx context.Context, emit deploy.EventFunc) error
 		in.DesiredCount = aws.Int32(p.observed.DesiredCount)
 	}
 	if p.config != nil {
-		in.DeploymentConfiguration = restoreConfig(p.observed.DeploymentConfiguration, t.c.opts.DeploymentConfiguration)
+		in.DeploymentConfiguration = restoreConfig(p.observed.DeploymentConfiguration, p.config)
 	}
 	if in.DesiredCount == nil && in.DeploymentConfiguration == nil {
 		return nil
@@ -205,7 +205,7 @@ func (p *Plan) rollbackByUpdate(ctx context.Context, registered string, ecsRolle
 	}
 	var config *types.DeploymentConfiguration
 	if p.config != nil {
-		config = restoreConfig(p.observed.DeploymentConfiguration, t.c.opts.DeploymentConfiguration)
+		config = restoreConfig(p.observed.DeploymentConfiguration, p.config)
 	}
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "returning the service to " + shortTD(old)})
 	w, err := p.updateService(ctx, old, desired, false, config, deploy.PhaseRollback, emit)

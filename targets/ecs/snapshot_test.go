@@ -134,3 +134,32 @@ func TestRestoredPlanResumesTheWait(t *testing.T) {
 		}
 	})
 }
+
+// A plan that changed the deployment configuration, restored by a target made without that
+// option (another process that knows only the snapshot), restores the observed settings.
+func TestRestoredPlanRestoresTheDeploymentConfiguration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newDeploymentsEnv(t, 2, "")
+		opts := &ecs.Options{WaitUntil: ecs.Started, DeploymentConfiguration: &types.DeploymentConfiguration{
+			Strategy: types.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(30)}}
+		p, err := ecs.New(e.client, "prod", "web", opts).Plan(t.Context(), release)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Apply(t.Context(), nil); err != nil {
+			t.Fatal(err)
+		}
+		snap, _ := p.(deploy.Snapshotter).Snapshot()
+		restored, err := ecs.New(awsecs.NewFromConfig(e.srv.Config()), "prod", "web", nil).Restore(t.Context(), snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := restored.Rollback(t.Context(), nil); err != nil {
+			t.Fatalf("Rollback: %v", err)
+		}
+		out, _ := e.client.DescribeServices(t.Context(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}})
+		if c := out.Services[0].DeploymentConfiguration; c.Strategy != types.DeploymentStrategyRolling || e.serviceTD(t) != "web:1" {
+			t.Errorf("after the restored plan's rollback: strategy %s on %s, want ROLLING on web:1", c.Strategy, e.serviceTD(t))
+		}
+	})
+}
