@@ -33,7 +33,7 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 			return err
 		}
 	}
-	w, err := p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit)
+	w, err := p.updateService(ctx, want, p.desired, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (p *Plan) resume(ctx context.Context, emit deploy.EventFunc) error {
 		w = Want{TaskDefinition: want, Previous: p.Observed(), Deployment: dep}
 	case registered != "" || !p.tdChanged:
 		var err error
-		if w, err = p.updateService(ctx, want, t.c.opts.DesiredCount, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit); err != nil {
+		if w, err = p.updateService(ctx, want, p.desired, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit); err != nil {
 			return err
 		}
 		if w.Deployment != "" && w.Deployment != aws.ToString(p.observed.CurrentServiceDeployment) {

@@ -27,6 +27,7 @@ type Plan struct {
 	token     string                         // the deploy tag of the revision Apply registers
 	config    *types.DeploymentConfiguration // the service's new deploymentConfiguration; nil when unchanged
 	restored  bool                           // made by Restore: no rendered task definition
+	desired   *int32                         // the desired count Apply sets; nil leaves it
 
 	mu            sync.Mutex
 	registered    string // ARN Apply registered
@@ -84,7 +85,7 @@ func (t *Target) plan(ctx context.Context, r deploy.Release) (*Plan, error) {
 	if old, err = dropOwnTags(old); err != nil {
 		return nil, err
 	}
-	p := &Plan{t: t, observed: *svc, rendered: rendered, token: newToken()}
+	p := &Plan{t: t, observed: *svc, rendered: rendered, token: newToken(), desired: t.c.opts.DesiredCount}
 	if change := t.c.opts.DeploymentConfiguration; change != nil {
 		merged := mergeConfig(svc.DeploymentConfiguration, change)
 		if !cmp.Equal(configView(svc.DeploymentConfiguration), configView(merged)) {
@@ -156,7 +157,7 @@ func (t *Target) describeService(ctx context.Context) (*types.Service, error) {
 // Changed reports whether Apply would register a task definition or update the service.
 func (p *Plan) Changed() bool {
 	o := p.t.c.opts
-	return p.tdChanged || p.config != nil || o.ForceNewDeployment || (o.DesiredCount != nil && *o.DesiredCount != p.observed.DesiredCount)
+	return p.tdChanged || p.config != nil || o.ForceNewDeployment || (p.desired != nil && *p.desired != p.observed.DesiredCount)
 }
 
 // Diff lists the changes to the task definition and the service settings by JSON path, the
@@ -209,8 +210,8 @@ func (p *Plan) makeDiff(before, after any) string {
 	if p.tdChanged {
 		svcAfter.TaskDefinition = gjson.GetBytes(p.rendered, "family").Str + ":<new revision>"
 	}
-	if o.DesiredCount != nil {
-		svcAfter.DesiredCount = *o.DesiredCount
+	if p.desired != nil {
+		svcAfter.DesiredCount = *p.desired
 	}
 	svcAfter.ForceNewDeployment = o.ForceNewDeployment
 	d := jsondiff.Diff(p.t.Name()+" task definition", before, after) + jsondiff.Diff(p.t.Name()+" service", svcBefore, svcAfter)

@@ -167,7 +167,7 @@ func (p *Plan) rollbackDeploymentAfter(ctx context.Context, dep string, status t
 func (p *Plan) restoreSettings(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
 	in := &ecs.UpdateServiceInput{Cluster: aws.String(t.c.name), Service: aws.String(t.service)}
-	if t.c.opts.DesiredCount != nil {
+	if p.desired != nil {
 		in.DesiredCount = aws.Int32(p.observed.DesiredCount)
 	}
 	if p.config != nil {
@@ -200,7 +200,7 @@ func (p *Plan) rollbackByUpdate(ctx context.Context, registered string, ecsRolle
 			"the service runs %s, which another writer set after this deploy set %s; not rolling back over it", shortTD(now), shortTD(ours))
 	}
 	var desired *int32
-	if t.c.opts.DesiredCount != nil {
+	if p.desired != nil {
 		desired = aws.Int32(p.observed.DesiredCount)
 	}
 	var config *types.DeploymentConfiguration

@@ -30,6 +30,7 @@ type snapshot struct {
 	TaskDefinitionChanged bool           `json:"taskDefinitionChanged"`
 	DeployID              string         `json:"deployId"`
 	DeploymentConfig      map[string]any `json:"deploymentConfiguration,omitempty"` // what Apply sets; absent when unchanged
+	DesiredCount          *int32         `json:"desiredCount,omitempty"`            // what Apply sets; absent when left
 	Registered            string         `json:"registered,omitempty"`
 	Updated               bool           `json:"updated"`
 	Deployment            string         `json:"serviceDeployment,omitempty"`
@@ -43,7 +44,7 @@ type snapshot struct {
 // whether it updated the service, the service deployment it started).
 func (p *Plan) Snapshot() ([]byte, error) {
 	s := snapshot{Version: snapshotVersion, Cluster: p.t.c.name, Service: p.t.service,
-		TaskDefinitionChanged: p.tdChanged, DeployID: p.token}
+		TaskDefinitionChanged: p.tdChanged, DeployID: p.token, DesiredCount: p.desired}
 	s.Observed.TaskDefinition = p.Observed()
 	s.Observed.DesiredCount = p.observed.DesiredCount
 	s.Observed.CurrentServiceDeployment = aws.ToString(p.observed.CurrentServiceDeployment)
@@ -71,7 +72,7 @@ func (t *Target) Restore(ctx context.Context, snap []byte) (deploy.Plan, error) 
 	if s.Cluster != t.c.name || s.Service != t.service {
 		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is of ecs:%s/%s", s.Cluster, s.Service)
 	}
-	p := &Plan{t: t, tdChanged: s.TaskDefinitionChanged, token: s.DeployID, restored: true,
+	p := &Plan{t: t, tdChanged: s.TaskDefinitionChanged, token: s.DeployID, restored: true, desired: s.DesiredCount,
 		registered: s.Registered, updated: s.Updated, deployment: s.Deployment, superseded: s.Superseded, ecsRolledBack: s.ECSRolledBack,
 		rolledBack: s.RolledBack}
 	p.observed = types.Service{TaskDefinition: aws.String(s.Observed.TaskDefinition), DesiredCount: s.Observed.DesiredCount}

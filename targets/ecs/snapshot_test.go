@@ -135,12 +135,13 @@ func TestRestoredPlanResumesTheWait(t *testing.T) {
 	})
 }
 
-// A plan that changed the deployment configuration, restored by a target made without that
-// option (another process that knows only the snapshot), restores the observed settings.
+// A plan that changed the desired count and the deployment configuration, restored by a
+// target made without those options (another process that knows only the snapshot),
+// restores the observed settings.
 func TestRestoredPlanRestoresTheDeploymentConfiguration(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newDeploymentsEnv(t, 2, "")
-		opts := &ecs.Options{WaitUntil: ecs.Started, DeploymentConfiguration: &types.DeploymentConfiguration{
+		opts := &ecs.Options{WaitUntil: ecs.Started, DesiredCount: aws.Int32(3), DeploymentConfiguration: &types.DeploymentConfiguration{
 			Strategy: types.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(30)}}
 		p, err := ecs.New(e.client, "prod", "web", opts).Plan(t.Context(), release)
 		if err != nil {
@@ -158,8 +159,9 @@ func TestRestoredPlanRestoresTheDeploymentConfiguration(t *testing.T) {
 			t.Fatalf("Rollback: %v", err)
 		}
 		out, _ := e.client.DescribeServices(t.Context(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}})
-		if c := out.Services[0].DeploymentConfiguration; c.Strategy != types.DeploymentStrategyRolling || e.serviceTD(t) != "web:1" {
-			t.Errorf("after the restored plan's rollback: strategy %s on %s, want ROLLING on web:1", c.Strategy, e.serviceTD(t))
+		svc := out.Services[0]
+		if c := svc.DeploymentConfiguration; c.Strategy != types.DeploymentStrategyRolling || e.serviceTD(t) != "web:1" || svc.DesiredCount != 2 {
+			t.Errorf("after the restored plan's rollback: strategy %s on %s with %d tasks, want ROLLING on web:1 with 2", c.Strategy, e.serviceTD(t), svc.DesiredCount)
 		}
 	})
 }
