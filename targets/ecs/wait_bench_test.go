@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 )
 
 // inBubble runs f in a testing/synctest bubble from a benchmark: synctest.Test takes a
@@ -53,6 +54,46 @@ func BenchmarkWaitLag(b *testing.B) {
 					minutes = time.Since(start).Minutes()
 					perMinute = float64(calls) / minutes
 					e.srv.NoServiceDeployments = false // to read when the deployment finished
+					lags = append(lags, time.Since(aws.ToTime(e.deployment(t).FinishedAt)))
+				})
+			}
+			sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+			b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag-ms")
+			b.ReportMetric(perMinute, "calls/min")
+			b.ReportMetric(minutes, "rollout-min")
+		})
+	}
+}
+
+// BenchmarkWaitLagSDKWaiter runs the same timelines with what the aws CLI and the official
+// GitHub Action use instead: UpdateService, then the SDK's ServicesStableWaiter (15 s to
+// 600 s between DescribeServices, "one deployment and every task running"), for the same
+// lag and calls per minute, side by side with BenchmarkWaitLag.
+func BenchmarkWaitLagSDKWaiter(b *testing.B) {
+	for _, tl := range rolloutTimelines {
+		if tl.noAPI {
+			continue
+		}
+		b.Run(tl.name, func(b *testing.B) {
+			var lags []time.Duration
+			var perMinute, minutes float64
+			for b.Loop() {
+				inBubble(b, func(t *testing.T) {
+					e := newDeploymentsEnv(t, tl.desired, tl.config)
+					td, err := e.srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + newImage + `","essential":true},{"name":"sidecar","image":"busybox:1"}]}`)
+					if err != nil {
+						t.Fatal(err)
+					}
+					start := time.Now()
+					if _, err := e.client.UpdateService(t.Context(), &awsecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("web"), TaskDefinition: aws.String(td)}); err != nil {
+						t.Fatal(err)
+					}
+					w := awsecs.NewServicesStableWaiter(e.client)
+					if err := w.Wait(t.Context(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}}, 2*time.Hour); err != nil {
+						t.Fatal(err)
+					}
+					minutes = time.Since(start).Minutes()
+					perMinute = float64(len(e.callTimes("DescribeServices"))) / minutes
 					lags = append(lags, time.Since(aws.ToTime(e.deployment(t).FinishedAt)))
 				})
 			}
