@@ -33,9 +33,20 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 			return err
 		}
 	}
-	w, err := p.updateService(ctx, want, p.desired, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit)
+	w, err := p.start(ctx, want, emit)
 	if err != nil {
 		return err
+	}
+	return p.wait(ctx, w, emit)
+}
+
+// start updates the service to td with the plan's settings and records the service
+// deployment that started (not one that was already current).
+func (p *Plan) start(ctx context.Context, td string, emit deploy.EventFunc) (Want, error) {
+	t := p.t
+	w, err := p.updateService(ctx, td, p.desired, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit)
+	if err != nil {
+		return w, err
 	}
 	if w.Deployment == "" {
 		t.c.fallBack(ctx, t.log(), errors.New("UpdateService's answer names no currentServiceDeployment"))
@@ -45,47 +56,12 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 		p.deployment = w.Deployment
 		p.mu.Unlock()
 	}
-	if t.c.opts.WaitUntil == Started {
-		return nil
-	}
-	w.Until = t.c.opts.WaitUntil
-	st, err := t.waitStable(ctx, w, deploy.PhaseWait, emit)
-	p.mu.Lock()
-	p.last = st
-	p.superseded = st.Superseded
-	p.ecsRolledBack = st.RolledBack
-	p.mu.Unlock()
-	return err
+	return w, nil
 }
 
-// resume continues a restored plan's Apply: it waits on the change the snapshot recorded, or
-// updates the service to the revision already registered and waits.
-func (p *Plan) resume(ctx context.Context, emit deploy.EventFunc) error {
+// wait waits for w as Options.WaitUntil says and records what it saw last.
+func (p *Plan) wait(ctx context.Context, w Want, emit deploy.EventFunc) error {
 	t := p.t
-	p.mu.Lock()
-	updated, registered, dep := p.updated, p.registered, p.deployment
-	p.mu.Unlock()
-	want := registered
-	if want == "" {
-		want = p.Observed()
-	}
-	var w Want
-	switch {
-	case updated:
-		w = Want{TaskDefinition: want, Previous: p.Observed(), Deployment: dep}
-	case registered != "" || !p.tdChanged:
-		var err error
-		if w, err = p.updateService(ctx, want, p.desired, t.c.opts.ForceNewDeployment, p.config, deploy.PhaseApply, emit); err != nil {
-			return err
-		}
-		if w.Deployment != "" && w.Deployment != aws.ToString(p.observed.CurrentServiceDeployment) {
-			p.mu.Lock()
-			p.deployment = w.Deployment
-			p.mu.Unlock()
-		}
-	default:
-		return deploy.Errorf(deploy.ErrInvalid, t.Name(), "resume", "the snapshot was taken before the task definition was registered; plan the release again")
-	}
 	if t.c.opts.WaitUntil == Started {
 		return nil
 	}
@@ -95,6 +71,29 @@ func (p *Plan) resume(ctx context.Context, emit deploy.EventFunc) error {
 	p.last, p.superseded, p.ecsRolledBack = st, st.Superseded, st.RolledBack
 	p.mu.Unlock()
 	return err
+}
+
+// resume continues a restored plan's Apply: it waits on the change the snapshot recorded, or
+// updates the service to the revision already registered and waits.
+func (p *Plan) resume(ctx context.Context, emit deploy.EventFunc) error {
+	p.mu.Lock()
+	updated, registered, dep := p.updated, p.registered, p.deployment
+	p.mu.Unlock()
+	want := registered
+	if want == "" {
+		want = p.Observed()
+	}
+	switch {
+	case updated:
+		return p.wait(ctx, Want{TaskDefinition: want, Previous: p.Observed(), Deployment: dep}, emit)
+	case registered != "" || !p.tdChanged:
+		w, err := p.start(ctx, want, emit)
+		if err != nil {
+			return err
+		}
+		return p.wait(ctx, w, emit)
+	}
+	return deploy.Errorf(deploy.ErrInvalid, p.t.Name(), "resume", "the snapshot was taken before the task definition was registered; plan the release again")
 }
 
 // register registers the rendered task definition unless this plan already did, and returns

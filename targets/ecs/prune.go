@@ -149,7 +149,7 @@ func familyRevisions(ctx context.Context, api PruneAPI, family string, status ty
 			return nil, err
 		}
 		for _, arn := range out.TaskDefinitionArns {
-			if n := shortTD(arn); n[:strings.LastIndexByte(n, ':')] == family {
+			if familyOf(arn) == family {
 				arns = append(arns, arn)
 			}
 		}
@@ -157,6 +157,12 @@ func familyRevisions(ctx context.Context, api PruneAPI, family string, status ty
 	// Newest first by revision number, whatever order the answer came in (moto ignores sort).
 	slices.SortFunc(arns, func(a, b string) int { return revisionOf(b) - revisionOf(a) })
 	return arns, nil
+}
+
+// familyOf and revisionOf split a task definition ARN's family:revision.
+func familyOf(arn string) string {
+	n := shortTD(arn)
+	return n[:max(strings.LastIndexByte(n, ':'), 0)]
 }
 
 func revisionOf(arn string) int {

@@ -84,7 +84,7 @@ func (t *Target) findRegistered(ctx context.Context, family, token string) (stri
 			"looking for the revision a lost register call may have made; the credentials need ecs:ListTaskDefinitions")
 	}
 	for _, arn := range out.TaskDefinitionArns {
-		if name := shortTD(arn); name[:strings.LastIndexByte(name, ':')] != family {
+		if familyOf(arn) != family {
 			continue // another family with this prefix
 		}
 		d, err := t.c.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn),

@@ -258,7 +258,7 @@ func (s *Server) tick(c *cluster, svc *service, at time.Time) {
 	if sd.status == "PENDING" {
 		s.start(sd, at)
 	}
-	if s.alarmed(c, svc, sd, at) {
+	if s.alarmed(sd, at) {
 		return
 	}
 	for sd.status == "IN_PROGRESS" && s.stageWork(c, svc, sd, at) && sd.status == "IN_PROGRESS" {
@@ -268,7 +268,7 @@ func (s *Server) tick(c *cluster, svc *service, at time.Time) {
 			i++
 		}
 		if i+1 >= len(stages) {
-			s.succeed(c, svc, sd, at)
+			s.succeed(sd, at)
 			return
 		}
 		s.enter(sd, stages[i+1], at)
@@ -277,7 +277,7 @@ func (s *Server) tick(c *cluster, svc *service, at time.Time) {
 
 // stageWork does one step of the current stage and reports whether the stage is over.
 func (s *Server) stageWork(c *cluster, svc *service, sd *svcDeployment, at time.Time) bool {
-	if !s.hooksPass(c, svc, sd, at) {
+	if !s.hooksPass(sd, at) {
 		return false
 	}
 	switch sd.stage {
@@ -287,7 +287,7 @@ func (s *Server) stageWork(c *cluster, svc *service, sd *svcDeployment, at time.
 			s.rollStep(c, svc, at)
 			if es := sd.cfg.EarlySuccessCriteria; es != nil && es.Enable && es.SourceServiceRevisionCleanup == "DEFERRED" &&
 				float64(p.running)*100 >= es.HealthyPercent*float64(p.desired) && p.rolloutState != "FAILED" {
-				s.succeed(c, svc, sd, at) // old tasks drain later
+				s.succeed(sd, at) // old tasks drain later
 				return false
 			}
 			return p.rolloutState == "COMPLETED"
@@ -326,7 +326,7 @@ func (s *Server) stageWork(c *cluster, svc *service, sd *svcDeployment, at time.
 
 // hooksPass moves the current stage's hooks on and reports whether all of them passed; a
 // failed hook, or one that timed out with action ROLLBACK, rolls the deployment back.
-func (s *Server) hooksPass(c *cluster, svc *service, sd *svcDeployment, at time.Time) bool {
+func (s *Server) hooksPass(sd *svcDeployment, at time.Time) bool {
 	pending := false
 	for _, h := range sd.hooks {
 		switch h.status {
@@ -348,10 +348,10 @@ func (s *Server) hooksPass(c *cluster, svc *service, sd *svcDeployment, at time.
 		}
 		switch {
 		case h.status == "FAILED":
-			s.rollback(c, svc, sd, at, fmt.Sprintf("lifecycle hook %s failed in %s.", h.hook.HookTargetArn, h.stage))
+			s.rollback(sd, at, fmt.Sprintf("lifecycle hook %s failed in %s.", h.hook.HookTargetArn, h.stage))
 			return false
 		case h.status == "TIMED_OUT" && h.timeoutAction() == "ROLLBACK":
-			s.rollback(c, svc, sd, at, fmt.Sprintf("lifecycle hook %s timed out in %s.", h.hook.HookTargetArn, h.stage))
+			s.rollback(sd, at, fmt.Sprintf("lifecycle hook %s timed out in %s.", h.hook.HookTargetArn, h.stage))
 			return false
 		case h.status == "IN_PROGRESS" || h.status == "AWAITING_ACTION":
 			pending = true
@@ -361,7 +361,7 @@ func (s *Server) hooksPass(c *cluster, svc *service, sd *svcDeployment, at time.
 }
 
 // alarmed checks the deployment's alarms and fails it when one is in ALARM.
-func (s *Server) alarmed(c *cluster, svc *service, sd *svcDeployment, at time.Time) bool {
+func (s *Server) alarmed(sd *svcDeployment, at time.Time) bool {
 	a := sd.cfg.Alarms
 	if a == nil || !a.Enable {
 		return false
@@ -376,14 +376,15 @@ func (s *Server) alarmed(c *cluster, svc *service, sd *svcDeployment, at time.Ti
 		return false
 	}
 	sd.triggered = fired
-	s.fail(c, svc, sd, at, fmt.Sprintf("CloudWatch alarm(s) %s went into ALARM.", strings.Join(fired, ", ")), a.Rollback)
+	s.fail(sd, at, fmt.Sprintf("CloudWatch alarm(s) %s went into ALARM.", strings.Join(fired, ", ")), a.Rollback)
 	return true
 }
 
 // fail ends a deployment that went wrong: rolled back when rollback is on, else STOPPED.
-func (s *Server) fail(c *cluster, svc *service, sd *svcDeployment, at time.Time, reason string, rollback bool) {
+func (s *Server) fail(sd *svcDeployment, at time.Time, reason string, rollback bool) {
+	svc := sd.svc
 	if rollback {
-		s.rollback(c, svc, sd, at, reason)
+		s.rollback(sd, at, reason)
 		return
 	}
 	sd.status, sd.stopped, sd.reason = "STOPPED", at, "Service deployment failed: "+reason
@@ -401,7 +402,8 @@ const circuitBreakerReason = "ECS deployment circuit breaker: tasks failed to st
 
 // rollback returns the service to the last deployment that COMPLETED (which need not be the
 // one this deployment replaced: that one may itself have been in progress).
-func (s *Server) rollback(c *cluster, svc *service, sd *svcDeployment, at time.Time, reason string) {
+func (s *Server) rollback(sd *svcDeployment, at time.Time, reason string) {
+	svc := sd.svc
 	p := sd.target
 	p.rolloutState, p.rolloutReason = "FAILED", reason
 	var prev *deployment
@@ -454,7 +456,8 @@ func (s *Server) rollbackStep(c *cluster, svc *service, sd *svcDeployment, at ti
 	}
 }
 
-func (s *Server) succeed(c *cluster, svc *service, sd *svcDeployment, at time.Time) {
+func (s *Server) succeed(sd *svcDeployment, at time.Time) {
+	svc := sd.svc
 	sd.status, sd.finished, sd.reason = "SUCCESSFUL", at, "Service deployment completed successfully."
 	p := sd.target
 	if len(svc.deployments) == 1 {
@@ -493,7 +496,7 @@ func (s *Server) startOne(c *cluster, svc *service, p *deployment, at time.Time)
 		return
 	}
 	sd.cbTripped = true
-	s.fail(c, svc, sd, at, circuitBreakerReason, cb.Rollback)
+	s.fail(sd, at, circuitBreakerReason, cb.Rollback)
 }
 
 // rollStep is one step of a rolling update: start one task of the PRIMARY deployment if it

@@ -541,7 +541,7 @@ func (s *Server) continueServiceDeployment(body []byte) (any, error) {
 			h.status = "SUCCEEDED"
 		case "ROLLBACK":
 			h.status = "SUCCEEDED"
-			s.rollback(nil, sd.svc, sd, s.now(), fmt.Sprintf("rolled back by ContinueServiceDeployment at lifecycle hook %s in %s.", h.hook.HookTargetArn, h.stage))
+			s.rollback(sd, s.now(), fmt.Sprintf("rolled back by ContinueServiceDeployment at lifecycle hook %s in %s.", h.hook.HookTargetArn, h.stage))
 		default:
 			return nil, &apiError{"InvalidParameterException", "action must be CONTINUE or ROLLBACK"}
 		}
@@ -567,6 +567,6 @@ func (s *Server) stopServiceDeployment(body []byte) (any, error) {
 		sd.status, sd.stopped, sd.reason = "STOPPED", now, "Service deployment stopped by StopServiceDeployment."
 		return map[string]any{"serviceDeploymentArn": sd.arn}, nil
 	}
-	s.rollback(nil, sd.svc, sd, now, "StopServiceDeployment requested a rollback.")
+	s.rollback(sd, now, "StopServiceDeployment requested a rollback.")
 	return map[string]any{"serviceDeploymentArn": sd.arn}, nil
 }
