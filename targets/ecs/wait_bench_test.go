@@ -21,16 +21,44 @@ func inBubble(b *testing.B, f func(t *testing.T)) {
 	}
 }
 
-var rolloutTimelines = []struct {
+// timeline is a scripted rollout: a service of desired tasks with this deployment
+// configuration, judged with or without the service-deployment API.
+type timeline struct {
 	name, config string
 	desired      int
 	noAPI        bool // judged by the deployments list, as before service deployments
-}{
+}
+
+var rolloutTimelines = []timeline{
 	{"rolling-deployments-list", "", 4, true},
 	{"rolling", "", 4, false},
 	{"blue-green-bake-10m", `{"strategy":"BLUE_GREEN","bakeTimeInMinutes":10}`, 4, false},
 	{"canary-10pct-5m", `{"strategy":"CANARY","canaryConfiguration":{"canaryPercent":10,"canaryBakeTimeInMinutes":5}}`, 4, false},
 	{"linear-25pct-1m", `{"strategy":"LINEAR","linearConfiguration":{"stepPercent":25,"stepBakeTimeInMinutes":1}}`, 4, false},
+}
+
+// benchLag runs rollout on a fresh world of tl in each iteration and reports, on the fake
+// clock, how long after the service deployment turned SUCCESSFUL the rollout returned, the
+// status calls it made per minute (rollout says how many), and how long it took.
+func benchLag(b *testing.B, tl timeline, rollout func(t *testing.T, e *env) (calls int)) {
+	var lags []time.Duration
+	var perMinute, minutes float64
+	for b.Loop() {
+		inBubble(b, func(t *testing.T) {
+			e := newDeploymentsEnv(t, tl.desired, tl.config)
+			e.srv.NoServiceDeployments = tl.noAPI
+			start := time.Now()
+			calls := rollout(t, e)
+			minutes = time.Since(start).Minutes()
+			perMinute = float64(calls) / minutes
+			e.srv.NoServiceDeployments = false // to read when the deployment finished
+			lags = append(lags, time.Since(aws.ToTime(e.deployment(t).FinishedAt)))
+		})
+	}
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag-ms")
+	b.ReportMetric(perMinute, "calls/min")
+	b.ReportMetric(minutes, "rollout-min")
 }
 
 // BenchmarkWaitLag rolls a release out on each scripted timeline, every iteration a new
@@ -40,27 +68,12 @@ var rolloutTimelines = []struct {
 func BenchmarkWaitLag(b *testing.B) {
 	for _, tl := range rolloutTimelines {
 		b.Run(tl.name, func(b *testing.B) {
-			var lags []time.Duration
-			var perMinute, minutes float64
-			for b.Loop() {
-				inBubble(b, func(t *testing.T) {
-					e := newDeploymentsEnv(t, tl.desired, tl.config)
-					e.srv.NoServiceDeployments = tl.noAPI
-					start := time.Now()
-					if _, log, err := run(t, e, nil, nil); err != nil {
-						t.Fatalf("Run: %v\n%s", err, log.text())
-					}
-					calls := len(e.callTimes("DescribeServices")) + len(e.callTimes("DescribeServiceDeployments")) - 1 // the plan's
-					minutes = time.Since(start).Minutes()
-					perMinute = float64(calls) / minutes
-					e.srv.NoServiceDeployments = false // to read when the deployment finished
-					lags = append(lags, time.Since(aws.ToTime(e.deployment(t).FinishedAt)))
-				})
-			}
-			sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-			b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag-ms")
-			b.ReportMetric(perMinute, "calls/min")
-			b.ReportMetric(minutes, "rollout-min")
+			benchLag(b, tl, func(t *testing.T, e *env) int {
+				if _, log, err := run(t, e, nil, nil); err != nil {
+					t.Fatalf("Run: %v\n%s", err, log.text())
+				}
+				return len(e.callTimes("DescribeServices")) + len(e.callTimes("DescribeServiceDeployments")) - 1 // the plan's
+			})
 		})
 	}
 }
@@ -75,32 +88,20 @@ func BenchmarkWaitLagSDKWaiter(b *testing.B) {
 			continue
 		}
 		b.Run(tl.name, func(b *testing.B) {
-			var lags []time.Duration
-			var perMinute, minutes float64
-			for b.Loop() {
-				inBubble(b, func(t *testing.T) {
-					e := newDeploymentsEnv(t, tl.desired, tl.config)
-					td, err := e.srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + newImage + `","essential":true},{"name":"sidecar","image":"busybox:1"}]}`)
-					if err != nil {
-						t.Fatal(err)
-					}
-					start := time.Now()
-					if _, err := e.client.UpdateService(t.Context(), &awsecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("web"), TaskDefinition: aws.String(td)}); err != nil {
-						t.Fatal(err)
-					}
-					w := awsecs.NewServicesStableWaiter(e.client)
-					if err := w.Wait(t.Context(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}}, 2*time.Hour); err != nil {
-						t.Fatal(err)
-					}
-					minutes = time.Since(start).Minutes()
-					perMinute = float64(len(e.callTimes("DescribeServices"))) / minutes
-					lags = append(lags, time.Since(aws.ToTime(e.deployment(t).FinishedAt)))
-				})
-			}
-			sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-			b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag-ms")
-			b.ReportMetric(perMinute, "calls/min")
-			b.ReportMetric(minutes, "rollout-min")
+			benchLag(b, tl, func(t *testing.T, e *env) int {
+				td, err := e.srv.RegisterTaskDefinition(`{"family":"web","containerDefinitions":[{"name":"app","image":"` + newImage + `","essential":true},{"name":"sidecar","image":"busybox:1"}]}`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.client.UpdateService(t.Context(), &awsecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("web"), TaskDefinition: aws.String(td)}); err != nil {
+					t.Fatal(err)
+				}
+				w := awsecs.NewServicesStableWaiter(e.client)
+				if err := w.Wait(t.Context(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}}, 2*time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				return len(e.callTimes("DescribeServices"))
+			})
 		})
 	}
 }
