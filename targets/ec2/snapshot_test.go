@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/clitest"
 	"github.com/stevedore-dev/stevedore/targets/ec2"
 	"github.com/stevedore-dev/stevedore/targets/ec2/ec2test"
 )
@@ -52,11 +52,7 @@ func TestSnapshotRestoredInAnotherProcessRollsBack(t *testing.T) {
 	if err := os.WriteFile(file, snap, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), "STEVEDORE_EC2_RESTORE="+file, "STEVEDORE_EC2_URL="+hs.URL)
-	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "restored and rolled back") {
-		t.Fatalf("the other process: %v\n%s", err, out)
-	}
+	clitest.InAnotherProcess(t, "TestRestoreHelper", "restored and rolled back", "STEVEDORE_EC2_RESTORE="+file, "STEVEDORE_EC2_URL="+hs.URL)
 	for _, id := range ids {
 		if got := srv.Tags(id)["stevedore:version"]; got != "v1" {
 			t.Errorf("%s is recorded to run %q after the other process's rollback, want v1", id, got)

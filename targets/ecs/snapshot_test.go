@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/clitest"
 	"github.com/stevedore-dev/stevedore/targets/ecs"
 	"github.com/stevedore-dev/stevedore/targets/ecs/ecstest"
 )
@@ -25,9 +25,6 @@ import (
 // A snapshot taken right after UpdateService is restored in a fresh process (this test
 // binary run again), which rolls the service back over HTTP.
 func TestSnapshotRestoredInAnotherProcessRollsBack(t *testing.T) {
-	if os.Getenv("STEVEDORE_ECS_RESTORE") != "" {
-		return // the child's part runs in TestMain's helper below
-	}
 	srv := ecstest.New(nil)
 	srv.StepInterval = 20 * time.Millisecond
 	srv.CreateCluster("prod")
@@ -59,12 +56,7 @@ func TestSnapshotRestoredInAnotherProcessRollsBack(t *testing.T) {
 	if err := os.WriteFile(file, snap, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), "STEVEDORE_ECS_RESTORE="+file, "STEVEDORE_ECS_URL="+hs.URL)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "restored and rolled back") {
-		t.Fatalf("the other process: %v\n%s", err, out)
-	}
+	clitest.InAnotherProcess(t, "TestRestoreHelper", "restored and rolled back", "STEVEDORE_ECS_RESTORE="+file, "STEVEDORE_ECS_URL="+hs.URL)
 	got, err := client.DescribeServices(t.Context(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}})
 	if err != nil || !strings.HasSuffix(aws.ToString(got.Services[0].TaskDefinition), "web:1") {
 		t.Errorf("after the other process's rollback the service runs %v (%v), want web:1", aws.ToString(got.Services[0].TaskDefinition), err)

@@ -3,13 +3,12 @@ package eks
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/clitest"
 	"github.com/stevedore-dev/stevedore/internal/kubetest"
 )
 
@@ -44,11 +43,7 @@ func TestSnapshotRestoredInAnotherProcessRollsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), "STEVEDORE_EKS_RESTORE="+dir, "STEVEDORE_EKS_ENDPOINT="+c.Endpoint, "STEVEDORE_EKS_TOKEN="+c.Token, "STEVEDORE_EKS_NS="+k.ns)
-	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "restored and rolled back") {
-		t.Fatalf("the other process: %v\n%s", err, out)
-	}
+	clitest.InAnotherProcess(t, "TestRestoreHelper", "restored and rolled back", "STEVEDORE_EKS_RESTORE="+dir, "STEVEDORE_EKS_ENDPOINT="+c.Endpoint, "STEVEDORE_EKS_TOKEN="+c.Token, "STEVEDORE_EKS_NS="+k.ns)
 	if after := k.get(tg).Get("spec.template").Raw; !jsonEqual(before, after) {
 		t.Errorf("the template after the other process's undo differs:\n%s\n%s", before, after)
 	}
