@@ -14,9 +14,10 @@ import (
 type Policy struct {
 	// Interval is the wait after the first look; default 2 s.
 	Interval time.Duration
-	// Max caps the interval; default 15 s.
+	// Max caps the interval, slowed down or not; default 15 s.
 	Max time.Duration
-	// Growth multiplies the interval after each look; default 1.5.
+	// Growth multiplies the interval after each look; below 1 takes the default, 1.5.
+	// Exactly 1 keeps a steady pace.
 	Growth float64
 	// Jitter spreads each wait by up to this fraction either way, so waits that started
 	// together do not poll together; default 0.1. Negative means none.
@@ -25,8 +26,16 @@ type Policy struct {
 	// gives up with that error; default 8.
 	Transient int
 	// Classify says whether an error of a look is transient (worth another look) and whether
-	// it was throttling (the interval doubles). Nil means no error is transient.
+	// it was throttling. Nil means no error is transient.
 	Classify func(error) (transient, throttled bool)
+	// Blocking says the look waits for its own observation (a watch's next event, or the
+	// next result of a poller shared by many waits): the engine looks again as soon as a look
+	// returns, and the intervals are not used.
+	Blocking bool
+	// Wake, when set, makes the engine look as soon as the first interval allows (at once if
+	// the last look was at least Interval ago) whenever it fires, and start its intervals
+	// over: a shared poller hears of a new waiter this way.
+	Wake <-chan struct{}
 }
 
 func (p Policy) withDefaults() Policy {
@@ -56,16 +65,24 @@ type Look struct {
 	// Soon, when positive and shorter than the policy's next interval, is when to look next:
 	// the end is near and predictable (a bake about to end).
 	Soon time.Duration
+	// Throttled says the look was slowed down by the service (some of its calls were
+	// throttled, and it made do with what it had): the pace slows as after a throttling error.
+	Throttled bool
 }
+
+// maxSlow bounds how far throttling slows the pace down, before Max caps it.
+const maxSlow = 64
 
 // Until looks at once and then at the policy's intervals until look reports Done, returns a
 // non-transient error (returned as is), fails transiently more than the budget allows in a
 // row (the last error is returned), or ctx ends (ctx.Err() is returned; the caller words it).
+// Each throttled look doubles the pace's slow-down and each clean one halves it again.
 // onTransient, when set, hears each transient error and the attempt number.
 func Until(ctx context.Context, p Policy, look func(context.Context) (Look, error), onTransient func(err error, attempt int)) error {
 	p = p.withDefaults()
-	interval := p.Interval
+	base, slow := p.Interval, time.Duration(1)
 	failures := 0
+	var last time.Time // when the last look began
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -73,15 +90,22 @@ func Until(ctx context.Context, p Policy, look func(context.Context) (Look, erro
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer.C:
+		case <-p.Wake:
+			base = p.Interval
+			if wait := p.Interval - time.Since(last); wait > 0 {
+				timer.Reset(wait)
+				continue
+			}
+			timer.Stop()
 		}
+		last = time.Now()
 		l, err := look(ctx)
-		next := interval
-		interval = p.Next(interval, false)
+		throttled := l.Throttled
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil:
-			transient, throttled := false, false
+			transient := false
 			if p.Classify != nil {
 				transient, throttled = p.Classify(err)
 			}
@@ -92,29 +116,32 @@ func Until(ctx context.Context, p Policy, look func(context.Context) (Look, erro
 			if onTransient != nil {
 				onTransient(err, failures)
 			}
-			if throttled {
-				interval = p.Next(interval, true)
-				next = interval
-			}
 		case l.Done:
 			return nil
 		default:
 			failures = 0
-			if l.Soon > 0 && l.Soon < next {
-				next = l.Soon
-			}
+		}
+		switch {
+		case throttled:
+			slow = min(slow*2, maxSlow)
+		case err == nil && slow > 1:
+			slow /= 2
+		}
+		next := min(base*slow, p.Max)
+		base = p.Next(base)
+		if err == nil && l.Soon > 0 && l.Soon < next {
+			next = l.Soon
+		}
+		if p.Blocking {
+			next = 0
 		}
 		timer.Reset(p.jitter(next))
 	}
 }
 
-// Next is the interval after cur: grown by Growth, or doubled after throttling, and never
-// more than Max. Loops driven from elsewhere (a poller shared by many waits) use it to keep
-// the same rule. p must have its defaults: use Defaults.
-func (p Policy) Next(cur time.Duration, throttled bool) time.Duration {
-	if throttled {
-		return min(cur*2, p.Max)
-	}
+// Next is the interval after cur: grown by Growth and never more than Max. p must have its
+// defaults: use Defaults.
+func (p Policy) Next(cur time.Duration) time.Duration {
 	return min(time.Duration(float64(cur)*p.Growth), p.Max)
 }
 
@@ -122,7 +149,7 @@ func (p Policy) Next(cur time.Duration, throttled bool) time.Duration {
 func (p Policy) Defaults() Policy { return p.withDefaults() }
 
 func (p Policy) jitter(d time.Duration) time.Duration {
-	if p.Jitter <= 0 {
+	if p.Jitter <= 0 || d <= 0 {
 		return d
 	}
 	f := 1 + p.Jitter*(2*rand.Float64()-1)

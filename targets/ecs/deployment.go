@@ -227,7 +227,7 @@ func DeploymentStatus(d types.ServiceDeployment, current string, stageAge time.D
 		fmt.Fprintf(&b, ", %g%% of production traffic", *st.Traffic)
 	}
 	if bake, what := bakeOf(d, st.Traffic); bake > 0 && stageAge >= 0 {
-		st.Remaining, st.timed = max(0, bake-stageAge), true
+		st.Remaining = max(0, bake-stageAge)
 		fmt.Fprintf(&b, ", %s of %s left", st.Remaining.Round(time.Second), what)
 	}
 	if st.Counts.Failed > 0 && cb != nil && cb.Status != types.ServiceDeploymentRollbackMonitorsStatusDisabled {

@@ -74,6 +74,11 @@ func TestBlueGreenWaitsThroughTheBake(t *testing.T) {
 		if lag := time.Since(aws.ToTime(d.FinishedAt)); lag > time.Second {
 			t.Errorf("Apply returned %v after the deployment became SUCCESSFUL, want under 1s", lag)
 		}
+		// In the bake, whose end is known, the wait looks every MaxPollInterval, and every
+		// poll for the last few seconds: about 40 looks for 10 minutes, not 600.
+		if n := len(e.callTimes("DescribeServiceDeployments")); n > 120 {
+			t.Errorf("%d DescribeServiceDeployments calls for a 10-minute bake: the wait did not rest in it", n)
+		}
 		var stages []string
 		var sawTraffic, sawBakeLeft bool
 		for _, ev := range log.events {

@@ -2,7 +2,7 @@ package ecs
 
 import (
 	"context"
-	"time"
+	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
+	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 // Migration is a one-off task run on the new revision before the service is updated, such
@@ -85,28 +86,30 @@ func (p *Plan) runMigration(ctx context.Context, td string, m *Migration, emit d
 }
 
 func (t *Target) waitTaskStopped(ctx context.Context, arn, op string) (*types.Task, error) {
-	interval := t.c.opts.PollInterval
-	transient := 0
-	for {
+	var task *types.Task
+	look := func(ctx context.Context) (poll.Look, error) {
 		out, err := t.c.api.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(t.c.name), Tasks: []string{arn}})
 		switch {
-		case err != nil && ctx.Err() == nil && awserr.Transient(err) && transient < maxTransient:
-			transient++
-		case err != nil && ctx.Err() == nil:
-			return nil, awserr.Wrap(t.Name(), op, err, "")
-		case err == nil && len(out.Tasks) == 0:
-			return nil, deploy.Errorf(deploy.ErrNotFound, t.Name(), op, "task %s is MISSING", shortTD(arn))
-		case err == nil:
-			transient = 0
-			if aws.ToString(out.Tasks[0].LastStatus) == "STOPPED" {
-				return &out.Tasks[0], nil
-			}
+		case err != nil:
+			return poll.Look{}, err
+		case len(out.Tasks) == 0:
+			return poll.Look{}, deploy.Errorf(deploy.ErrNotFound, t.Name(), op, "task %s is MISSING", shortTD(arn))
 		}
-		select {
-		case <-ctx.Done():
-			return nil, t.ctxErr(ctx, op, "task "+shortTD(arn)+" had not stopped")
-		case <-time.After(interval):
-		}
-		interval = min(interval+interval/2, MaxPollInterval)
+		task = &out.Tasks[0]
+		return poll.Look{Done: aws.ToString(task.LastStatus) == "STOPPED"}, nil
 	}
+	policy := poll.Policy{Interval: t.c.opts.PollInterval, Max: MaxPollInterval, Transient: maxTransient, Classify: awserr.Classify}
+	err := poll.Until(ctx, policy, look, func(err error, attempt int) {
+		t.log().WarnContext(ctx, "describe tasks failed; will poll again", "target", t.Name(), "err", err, "attempt", attempt)
+	})
+	var de *deploy.Error
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, t.ctxErr(ctx, op, "task "+shortTD(arn)+" had not stopped")
+	case errors.As(err, &de):
+		return nil, err
+	case err != nil:
+		return nil, awserr.Wrap(t.Name(), op, err, "")
+	}
+	return task, nil
 }

@@ -27,7 +27,6 @@ type Status struct {
 	Remaining  time.Duration                 // time left in a bake, or in a linear or canary step's bake, when known
 	Hooks      []Hook                        // lifecycle hooks of the current stage
 
-	timed bool // Remaining is known
 }
 
 // Want is the rollout a wait judges: the deployment this process started, not whatever the

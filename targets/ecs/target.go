@@ -3,8 +3,11 @@ package ecs
 import (
 	"context"
 	"log/slog"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -30,13 +33,50 @@ type API interface {
 	StopServiceDeployment(context.Context, *ecs.StopServiceDeploymentInput, ...func(*ecs.Options)) (*ecs.StopServiceDeploymentOutput, error)
 }
 
-// Polling bounds: the first poll comes right after UpdateService, then the interval grows
-// from Options.PollInterval (DefaultPollInterval unless set) by half each time up to
-// MaxPollInterval, and doubles after throttling, never slower than 15 s.
+// Polling: a cluster's services are polled at a steady DefaultPollInterval (or
+// Options.PollInterval), the first poll right after UpdateService; throttling slows the pace
+// down, never beyond MaxPollInterval, and clean polls bring it back.
 const (
-	DefaultPollInterval = 2 * time.Second
+	DefaultPollInterval = time.Second
 	MaxPollInterval     = 15 * time.Second
 )
+
+// DefaultBudget is the rate, in calls a second, of the describe calls that the waits of the
+// clusters made with one *ecs.Client share when they have no Options.Budget: about half of
+// what ECS lets an account make, so that other tools and consoles keep the rest.
+const DefaultBudget = 10
+
+// clientBudgets holds the default Budget of each *ecs.Client, for as long as the client lives.
+var clientBudgets sync.Map // weak.Pointer[ecs.Client] -> *Budget
+
+// budgetFor returns the Budget a cluster without Options.Budget uses: its client's, or one
+// of its own for an API that is not an *ecs.Client.
+func budgetFor(api API) *Budget {
+	c, ok := api.(*ecs.Client)
+	if !ok || c == nil {
+		return NewBudget(DefaultBudget)
+	}
+	key := weak.Make(c)
+	if b, ok := clientBudgets.Load(key); ok {
+		return b.(*Budget)
+	}
+	b, loaded := clientBudgets.LoadOrStore(key, NewBudget(DefaultBudget))
+	if !loaded {
+		runtime.AddCleanup(c, func(k weak.Pointer[ecs.Client]) { clientBudgets.Delete(k) }, key)
+	}
+	return b.(*Budget)
+}
+
+// Budget is a rate of the waits' describe calls (DescribeServices and
+// DescribeServiceDeployments) shared by the clusters that use it: when many clusters wait at
+// once, each polls less often instead of the account being throttled. Give the clusters of
+// one account and region one Budget.
+type Budget struct{ b *poll.Budget }
+
+// NewBudget allows callsPerSecond calls a second, in bursts of as many.
+func NewBudget(callsPerSecond float64) *Budget {
+	return &Budget{poll.NewBudget(callsPerSecond, int(max(callsPerSecond, 1)))}
+}
 
 // Options tune a target. The zero value registers a new revision from the service's current
 // task definition, updates the service and waits.
@@ -70,9 +110,13 @@ type Options struct {
 	// EarlySuccessCriteria, MaximumPercent, MinimumHealthyPercent) replaces the service's, and
 	// the rest is left as it is. Rollback restores what the plan observed.
 	DeploymentConfiguration *types.DeploymentConfiguration
-	// PollInterval is the first interval between polls after the immediate one; 0 means
+	// PollInterval is the interval between the cluster's polls while a target waits; 0 means
 	// DefaultPollInterval. Values above MaxPollInterval are lowered to it.
 	PollInterval time.Duration
+	// Budget, when set, is the rate of describe calls this cluster's waits share with the
+	// other clusters that use it; nil means DefaultBudget shared by the clusters made with
+	// the same *ecs.Client (one of its own for any other API).
+	Budget *Budget
 	// DeregisterOnRollback deregisters the revision this deploy registered when it is rolled
 	// back. A revision the service still runs is never deregistered.
 	DeregisterOnRollback bool
@@ -86,7 +130,8 @@ type Options struct {
 }
 
 // Cluster makes targets for services of one cluster that share a poller, so waiting on many
-// services costs one DescribeServices call per ten services per poll.
+// services costs at most one DescribeServices call (ten services) and one
+// DescribeServiceDeployments call per poll, whatever the number of waits.
 type Cluster struct {
 	api    API
 	name   string
@@ -111,8 +156,12 @@ func NewCluster(api API, cluster string, opts *Options) *Cluster {
 	}
 	o.PollInterval = min(o.PollInterval, MaxPollInterval)
 	c := &Cluster{api: api, name: cluster, opts: o}
-	c.poller = &poller{api: api, cluster: cluster, min: o.PollInterval, subs: map[string][]chan pollResult{}, log: o.Logger,
-		policy: poll.Policy{Interval: o.PollInterval, Max: MaxPollInterval, Jitter: -1}.Defaults()}
+	if o.Budget == nil {
+		o.Budget = budgetFor(api)
+	}
+	c.opts = o
+	c.poller = &poller{c: c, budget: o.Budget.b, seen: map[string]time.Time{},
+		policy: poll.Policy{Interval: o.PollInterval, Growth: 1, Max: MaxPollInterval, Jitter: 0.05}}
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -205,6 +206,9 @@ func TestRolloutSuccess(t *testing.T) {
 	})
 }
 
+// The wait polls at once after UpdateService and then every second (DefaultPollInterval,
+// give or take its 5% jitter) for as long as the rollout moves, so it sees the end within a
+// second however long the rollout takes.
 func TestRolloutPollingCadence(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, 3, true, true)
@@ -217,15 +221,74 @@ func TestRolloutPollingCadence(t *testing.T) {
 		if polls[0] != upd {
 			t.Errorf("first poll %v after UpdateService, want at once", polls[0].Sub(upd))
 		}
-		var maxGap time.Duration
+		lo, hi := time.Duration(float64(ecs.DefaultPollInterval)*0.95), time.Duration(float64(ecs.DefaultPollInterval)*1.05)
 		for i := 1; i < len(polls); i++ {
-			maxGap = max(maxGap, polls[i].Sub(polls[i-1]))
+			if gap := polls[i].Sub(polls[i-1]); gap < lo || gap > hi {
+				t.Fatalf("poll %d came %v after the one before, want %v to %v", i, gap, lo, hi)
+			}
 		}
-		if maxGap != ecs.MaxPollInterval {
-			t.Errorf("longest gap between polls %v, want it capped at %v", maxGap, ecs.MaxPollInterval)
+		// The fake's last task starts 8 minutes after the update and the service is stable then.
+		if seen := polls[len(polls)-1].Sub(upd); seen < 8*time.Minute || seen > 8*time.Minute+hi {
+			t.Errorf("an 8-minute rollout was seen done %v after the update, want within %v of 8m", seen, hi)
 		}
-		if took := polls[len(polls)-1].Sub(upd); took > 8*time.Minute+ecs.MaxPollInterval {
-			t.Errorf("an 8-minute rollout took %v to be seen", took)
+	})
+}
+
+// However many services of a cluster are waited on, the cluster makes at most one
+// DescribeServices call a poll: the ten services seen longest ago.
+func TestManyWaitsShareOneDescribeServicesAPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1, true, true)
+		e.srv.SetBehavior(newImage, ecstest.Behavior{StartEvery: 30 * time.Second})
+		cl := ecs.NewCluster(e.client, "prod", nil)
+		var targets []deploy.Target
+		for i := range 25 {
+			name := fmt.Sprintf("svc%02d", i)
+			if err := e.srv.CreateService(ecstest.ServiceSpec{Cluster: "prod", Name: name, TaskDefinition: "web:1", DesiredCount: 2}); err != nil {
+				t.Fatal(err)
+			}
+			targets = append(targets, cl.Service(name))
+		}
+		if _, err := deploy.Run(t.Context(), release, targets, &deploy.Options{Concurrency: 25}); err != nil {
+			t.Fatal(err)
+		}
+		times := e.callTimes("DescribeServices")[25:] // after the plans
+		for i := 1; i < len(times); i++ {
+			if gap := times[i].Sub(times[i-1]); gap < 950*time.Millisecond {
+				t.Fatalf("two DescribeServices calls %v apart while waiting: more than one a second for the cluster", gap)
+			}
+		}
+		for _, r := range e.srv.Requests("DescribeServices")[25:] {
+			if n := len(gjson.GetBytes(r, "services").Array()); n > 10 {
+				t.Fatalf("a DescribeServices call named %d services", n)
+			}
+		}
+	})
+}
+
+// Clusters that share a Budget share its rate: two clusters waiting at once on a budget of
+// one call a second poll every two seconds each.
+func TestClustersSharingABudgetSlowDownTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, true, true)
+		e.srv.CreateCluster("staging")
+		if err := e.srv.CreateService(ecstest.ServiceSpec{Cluster: "staging", Name: "web", TaskDefinition: "web:1", DesiredCount: 2}); err != nil {
+			t.Fatal(err)
+		}
+		e.srv.SetBehavior(newImage, ecstest.Behavior{StartEvery: time.Minute})
+		budget := ecs.NewBudget(1)
+		opts := &ecs.Options{Budget: budget}
+		targets := []deploy.Target{ecs.New(e.client, "prod", "web", opts), ecs.New(e.client, "staging", "web", opts)}
+		if _, err := deploy.Run(t.Context(), release, targets, nil); err != nil {
+			t.Fatal(err)
+		}
+		times := e.callTimes("DescribeServices")[2:] // after the plans
+		span := times[len(times)-1].Sub(times[0])
+		if rate := float64(len(times)-1) / span.Seconds(); rate > 1.05 {
+			t.Errorf("%d DescribeServices calls in %v: %.2f a second, over the shared budget of 1", len(times), span, rate)
+		}
+		if span < 2*time.Minute {
+			t.Errorf("the waits ended %v after they began, before the 2-minute rollouts did", span)
 		}
 	})
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,35 +22,47 @@ import (
 // (each after the SDK's own retries) before waiting gives up.
 const maxTransient = 8
 
-type pollResult struct {
-	svc *types.Service // nil when the service is missing
-	err error
+// observation is what one poll of the cluster saw of a waiter's service and deployment.
+type observation struct {
+	svc    *types.Service           // nil when the service is missing
+	dep    *types.ServiceDeployment // the deployment the waiter follows, when it names one
+	err    error                    // DescribeServices failed
+	depErr error                    // DescribeServiceDeployments failed, or lacks the deployment
 }
 
-// poller describes every service someone waits on, ten per DescribeServices call, while
-// anyone waits: the first poll comes at once when a waiter subscribes, later ones at an
-// interval that grows from min to MaxPollInterval and doubles after throttling.
+// subscription is one waiter: a service, the service deployment it follows ("" for none),
+// and where the latest observation is left for it.
+type subscription struct {
+	service, deployment string
+	ch                  chan observation
+	due                 time.Time // not polled for this waiter before then (guarded by the poller's mu)
+}
+
+// poller describes the services of a cluster that someone waits on, while anyone waits: per
+// poll, one DescribeServiceDeployments call for the deployments followed and one
+// DescribeServices call for ten services (the ones seen longest ago), at a steady
+// Options.PollInterval that slows down after throttling, each call taken from the cluster's
+// Budget. The first poll comes at once when a waiter subscribes.
 type poller struct {
-	api     API
-	cluster string
-	min     time.Duration
-	log     *slog.Logger
-	policy  poll.Policy // the growth rule; the poller keeps its own cadence for many waits
+	c      *Cluster
+	policy poll.Policy
+	budget *poll.Budget
 
 	mu      sync.Mutex
-	subs    map[string][]chan pollResult
+	subs    []*subscription
+	seen    map[string]time.Time // when each service was last described
 	wake    chan struct{}
 	running bool
 	stop    context.CancelFunc
 }
 
-// subscribe delivers fresh observations of service to the returned channel until cancel is
-// called. Only the latest undelivered observation is kept.
-func (p *poller) subscribe(ctx context.Context, service string) (<-chan pollResult, func()) {
-	ch := make(chan pollResult, 1)
+// subscribe delivers fresh observations of service, and of deployment when not "", until
+// cancel is called. Only the latest undelivered observation is kept.
+func (p *poller) subscribe(ctx context.Context, service, deployment string) (*subscription, func()) {
+	s := &subscription{service: service, deployment: deployment, ch: make(chan observation, 1)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.subs[service] = append(p.subs[service], ch)
+	p.subs = append(p.subs, s)
 	if !p.running {
 		p.running = true
 		p.wake = make(chan struct{}, 1)
@@ -58,20 +70,23 @@ func (p *poller) subscribe(ctx context.Context, service string) (<-chan pollResu
 		// started it but not its cancellation; it stops when the last waiter leaves.
 		loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		p.stop = stop
-		go p.loop(loopCtx, p.wake)
+		policy := p.policy
+		policy.Wake = p.wake
+		go func() {
+			_ = poll.Until(loopCtx, policy, func(ctx context.Context) (poll.Look, error) {
+				return poll.Look{Throttled: p.pollOnce(ctx)}, nil
+			}, nil)
+		}()
 	} else {
 		select {
 		case p.wake <- struct{}{}:
 		default:
 		}
 	}
-	return ch, func() {
+	return s, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.subs[service] = slices.DeleteFunc(p.subs[service], func(c chan pollResult) bool { return c == ch })
-		if len(p.subs[service]) == 0 {
-			delete(p.subs, service)
-		}
+		p.subs = slices.DeleteFunc(p.subs, func(x *subscription) bool { return x == s })
 		if len(p.subs) == 0 && p.running {
 			p.running = false
 			p.stop()
@@ -79,77 +94,124 @@ func (p *poller) subscribe(ctx context.Context, service string) (<-chan pollResu
 	}
 }
 
-func (p *poller) loop(ctx context.Context, wake chan struct{}) {
-	interval := p.min
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-			interval = p.min
-		case <-timer.C:
-		}
-		interval = p.policy.Next(interval, p.pollOnce(ctx))
-		timer.Reset(interval)
-	}
+// rest says that s's waiter needs no observation for d: its next move is predictable and
+// further off (a long bake).
+func (p *poller) rest(s *subscription, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.due = time.Now().Add(d)
 }
 
-func (p *poller) pollOnce(ctx context.Context) (throttled bool) {
+// next picks what one poll reads: of the services some waiter needs now, the ten seen
+// longest ago (new ones first), and the deployments their waiters follow.
+func (p *poller) next() (services, deployments []string) {
 	p.mu.Lock()
-	names := make([]string, 0, len(p.subs))
-	for n := range p.subs {
-		names = append(names, n)
+	defer p.mu.Unlock()
+	now := time.Now()
+	for _, s := range p.subs {
+		if now.Before(s.due) {
+			continue
+		}
+		if !slices.Contains(services, s.service) {
+			services = append(services, s.service)
+		}
 	}
-	p.mu.Unlock()
-	slices.Sort(names)
-	for batch := range slices.Chunk(names, 10) {
-		out, err := p.api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(p.cluster), Services: batch})
-		if ctx.Err() != nil {
-			return false
+	slices.SortFunc(services, func(a, b string) int {
+		if c := p.seen[a].Compare(p.seen[b]); c != 0 {
+			return c
 		}
-		results := map[string]pollResult{}
-		if err != nil {
-			throttled = throttled || awserr.Kind(err) == deploy.ErrThrottled
-			for _, n := range batch {
-				results[n] = pollResult{err: err}
+		return strings.Compare(a, b)
+	})
+	services = services[:min(len(services), 10)]
+	for _, s := range p.subs {
+		if s.deployment != "" && slices.Contains(services, s.service) && !slices.Contains(deployments, s.deployment) {
+			deployments = append(deployments, s.deployment)
+		}
+	}
+	return services, deployments
+}
+
+// pollOnce reads what next picks and leaves each waiter of those services its observation.
+func (p *poller) pollOnce(ctx context.Context) (throttled bool) {
+	services, arns := p.next()
+	if len(services) == 0 {
+		return false
+	}
+	noAPI := p.c.noDeployments.Load()
+	deps := map[string]*types.ServiceDeployment{}
+	var depErr error
+	if !noAPI {
+		// The deployments first: the service, read after them, then already names any
+		// deployment that stopped one of them.
+		for chunk := range slices.Chunk(arns, 20) {
+			if p.budget.Take(ctx) != nil {
+				return false
 			}
-		} else {
-			for _, n := range batch {
-				results[n] = pollResult{}
-			}
-			for i := range out.Services {
-				svc := &out.Services[i]
-				for _, n := range batch {
-					if n == aws.ToString(svc.ServiceName) || n == aws.ToString(svc.ServiceArn) {
-						results[n] = pollResult{svc: svc}
-					}
+			out, err := p.c.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: chunk})
+			if err != nil {
+				throttled = awserr.Kind(err) == deploy.ErrThrottled
+				if unavailable(err) {
+					err = fmt.Errorf("%w: %w", errNoDeploymentAPI, err)
 				}
+				depErr = err
+				break
+			}
+			for i := range out.ServiceDeployments {
+				deps[aws.ToString(out.ServiceDeployments[i].ServiceDeploymentArn)] = &out.ServiceDeployments[i]
 			}
 		}
-		p.deliver(results)
+	}
+	if p.budget.Take(ctx) != nil {
+		return false
+	}
+	out, err := p.c.api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(p.c.name), Services: services})
+	if ctx.Err() != nil {
+		return false
+	}
+	throttled = throttled || err != nil && awserr.Kind(err) == deploy.ErrThrottled
+	svcs := map[string]*types.Service{}
+	if err == nil {
+		for i := range out.Services {
+			svc := &out.Services[i]
+			svcs[aws.ToString(svc.ServiceName)], svcs[aws.ToString(svc.ServiceArn)] = svc, svc
+		}
+	}
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, name := range services {
+		p.seen[name] = now
+	}
+	for _, s := range p.subs {
+		if !slices.Contains(services, s.service) {
+			continue
+		}
+		o := observation{svc: svcs[s.service], err: err}
+		switch {
+		case s.deployment == "":
+		case noAPI:
+			o.depErr = errNoDeploymentAPI
+		case depErr != nil:
+			o.depErr = depErr
+		case deps[s.deployment] != nil:
+			o.dep = deps[s.deployment]
+		default:
+			o.depErr = deploy.Errorf(deploy.ErrNotFound, "ecs:"+p.c.name+"/"+s.service, "describe service deployment",
+				"service deployment %s is MISSING", s.deployment)
+		}
+		select { // keep only the latest observation
+		case <-s.ch:
+		default:
+		}
+		s.ch <- o
 	}
 	return throttled
 }
 
-func (p *poller) deliver(results map[string]pollResult) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for n, r := range results {
-		for _, ch := range p.subs[n] {
-			select { // keep only the latest observation
-			case <-ch:
-			default:
-			}
-			ch <- r
-		}
-	}
-}
-
 // waitStable waits for the rollout w names and returns the last status it saw. It follows
 // the service deployment UpdateService started (DeploymentStatus) where ECS reports one, and
-// otherwise judges the service's deployments list (ServiceStatus).
+// otherwise judges the service's deployments list (ServiceStatus). Each look judges the
+// cluster poller's next observation.
 func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emit deploy.EventFunc) (Status, error) {
 	want := w.TaskDefinition
 	op := "wait for " + shortTD(want)
@@ -163,49 +225,30 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 		t.log().DebugContext(ctx, "waiting for a lifecycle stage needs the service-deployment API; waiting until the service is stable",
 			"target", t.Name(), "until", string(w.Until))
 	}
-	ch, cancel := t.c.poller.subscribe(ctx, t.service)
+	sub, cancel := t.c.poller.subscribe(ctx, t.service, w.Deployment)
 	defer cancel()
 	var (
 		last       Status
-		svc        *types.Service
 		seenEvents = w.Since
 		eventsFrom = !w.Since.IsZero() // whether seenEvents marks where this rollout's events start
-		transient  = 0
 		stage      string
 		stageSince time.Time
 		hooks      = map[string]types.DeploymentLifecycleHookStatus{}
-		soon       = time.NewTimer(time.Hour) // an early look at the deployment when its end is near
 	)
-	soon.Stop()
-	defer soon.Stop()
-	for {
-		var r pollResult
+	look := func(ctx context.Context) (poll.Look, error) {
+		var o observation
 		select {
 		case <-ctx.Done():
-			msg := "still waiting"
-			if last.Message != "" {
-				msg += ": " + last.Message
-			}
-			return last, t.ctxErr(ctx, op, msg)
-		case r = <-ch:
-		case <-soon.C:
-			if svc == nil {
-				continue
-			}
-			r = pollResult{svc: svc} // the service as last seen; the deployment is read afresh
+			return poll.Look{}, ctx.Err()
+		case o = <-sub.ch:
 		}
-		if r.err != nil {
-			if awserr.Transient(r.err) && transient < maxTransient {
-				transient++
-				t.log().WarnContext(ctx, "describe services failed; will poll again", "target", t.Name(), "err", r.err, "attempt", transient)
-				continue
-			}
-			return last, awserr.Wrap(t.Name(), "describe services", r.err, "while waiting for "+shortTD(want))
+		if o.err != nil {
+			return poll.Look{}, awserr.Wrap(t.Name(), "describe services", o.err, "while waiting for "+shortTD(want))
 		}
-		if r.svc == nil {
-			return last, deploy.Errorf(deploy.ErrNotFound, t.Name(), op, "the service is MISSING: it was deleted while the deploy waited")
+		svc := o.svc
+		if svc == nil {
+			return poll.Look{}, deploy.Errorf(deploy.ErrNotFound, t.Name(), op, "the service is MISSING: it was deleted while the deploy waited")
 		}
-		svc = r.svc
 		if !eventsFrom {
 			// No start time known (UpdateService's answer lacked the new deployment): stream
 			// only what happens from now on, not the service's history.
@@ -213,44 +256,29 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 		}
 		seenEvents = t.streamEvents(svc, seenEvents, phase, emit)
 		var st Status
-		if s := aws.ToString(svc.Status); s == "DRAINING" || s == "INACTIVE" {
+		switch {
+		case aws.ToString(svc.Status) == "DRAINING" || aws.ToString(svc.Status) == "INACTIVE":
 			st = ServiceStatus(*svc, w) // fails, whichever deployment is followed
-		} else if w.Deployment != "" {
-			d, err := t.describeDeployment(ctx, w.Deployment)
-			switch {
-			case err == nil:
-				// A stage's age, or a traffic step's: when this wait first saw it.
-				at := string(d.LifecycleStage)
-				if r := d.TargetServiceRevision; r != nil && r.RequestedProductionTrafficWeight != nil {
-					at += fmt.Sprint(*r.RequestedProductionTrafficWeight)
-				}
-				if at != stage || stageSince.IsZero() {
-					stage, stageSince = at, time.Now()
-				}
-				st = DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), time.Since(stageSince))
-				if st.State == types.ServiceDeploymentStatusStopped || st.State == types.ServiceDeploymentStatusStopRequested {
-					// The service was read before the deployment: read it again to see whether
-					// another writer's deployment stopped this one.
-					if fresh, err := t.describeService(ctx); err == nil {
-						svc = fresh
-						st = DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), time.Since(stageSince))
-					}
-				}
-			case errors.Is(err, errNoDeploymentAPI):
-				t.c.fallBack(ctx, t.log(), err)
-				w.Deployment = ""
-				st = ServiceStatus(*svc, w)
-			case awserr.Transient(err) && transient < maxTransient:
-				transient++
-				t.log().WarnContext(ctx, "describe service deployments failed; will poll again", "target", t.Name(), "err", err, "attempt", transient)
-				continue
-			default:
-				return last, t.deploymentErr(w.Deployment, err)
-			}
-		} else {
+		case w.Deployment == "":
 			st = ServiceStatus(*svc, w)
+		case errors.Is(o.depErr, errNoDeploymentAPI):
+			t.c.fallBack(ctx, t.log(), o.depErr)
+			w.Deployment = ""
+			st = ServiceStatus(*svc, w)
+		case o.depErr != nil:
+			return poll.Look{}, t.deploymentErr(w.Deployment, o.depErr)
+		default:
+			d := o.dep
+			// A stage's age, or a traffic step's: when this wait first saw it.
+			at := string(d.LifecycleStage)
+			if r := d.TargetServiceRevision; r != nil && r.RequestedProductionTrafficWeight != nil {
+				at += fmt.Sprint(*r.RequestedProductionTrafficWeight)
+			}
+			if at != stage || stageSince.IsZero() {
+				stage, stageSince = at, time.Now()
+			}
+			st = DeploymentStatus(*d, aws.ToString(svc.CurrentServiceDeployment), time.Since(stageSince))
 		}
-		transient = 0
 		if st.Message != last.Message || st.Counts != last.Counts {
 			emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: st.Message, Counts: st.Counts,
 				Stage: st.Stage, Traffic: st.Traffic, Remaining: st.Remaining})
@@ -258,50 +286,64 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 		}
 		last = st
 		if err := t.hooks(ctx, st, hooks, phase, emit); err != nil {
-			return st, err
+			return poll.Look{}, err
 		}
-		if w.RollingBack {
-			switch {
-			case st.State == types.ServiceDeploymentStatusRollbackSuccessful:
-				return st, nil
-			case st.Superseded:
-				return st, deploy.Errorf(deploy.ErrSuperseded, t.Name(), op, "%s", st.Message)
-			case st.Done || st.Failed && !st.RolledBack:
-				return st, deploy.Errorf(deploy.ErrFailed, t.Name(), op, "%s", st.Message)
-			}
-		} else {
-			switch {
-			case st.Done || w.Until.reached(st):
-				return st, nil
-			case st.Superseded:
-				return st, deploy.Errorf(deploy.ErrSuperseded, t.Name(), op, "%s", st.Message)
-			case st.Failed:
-				return st, t.failure(ctx, svc, want, w.Since, st)
-			}
+		done, err := t.verdict(ctx, svc, w, op, st)
+		if d := restFor(st); d > 0 && !done && err == nil {
+			t.c.poller.rest(sub, d)
 		}
-		if d := nearEnd(st); d > 0 {
-			soon.Reset(d)
-		}
+		return poll.Look{Done: done}, err
 	}
+	err := poll.Until(ctx, poll.Policy{Blocking: true, Transient: maxTransient, Classify: awserr.Classify}, look,
+		func(err error, attempt int) {
+			t.log().WarnContext(ctx, "polling the service failed; will poll again", "target", t.Name(), "err", err, "attempt", attempt)
+		})
+	if err != nil && ctx.Err() != nil {
+		msg := "still waiting"
+		if last.Message != "" {
+			msg += ": " + last.Message
+		}
+		return last, t.ctxErr(ctx, op, msg)
+	}
+	return last, err
 }
 
-// nearEnd says how soon to look at a deployment again, outside the poller's rhythm, when its
-// next move is near and predictable: the end of a bake or of a traffic step's bake (whose
-// start is known only to within a poll, so the last 30 s are watched closely), clean-up, and a
-// rolling update's last task. 0 leaves it to the poller, whose DescribeServices calls are
-// shared by every service of the cluster.
-func nearEnd(st Status) time.Duration {
-	const quick = time.Second
-	switch {
-	case st.Deployment == "" || st.State != types.ServiceDeploymentStatusInProgress:
+// restFor is how long a wait can go without looking at a deployment whose next move is
+// predictable: in a bake, or a traffic step's bake, with more than bakeMargin left, up to
+// MaxPollInterval at a time, so that an alarm still fails the wait within that, and every
+// poll again for the last bakeMargin, whose start the wait knows only to within a poll.
+func restFor(st Status) time.Duration {
+	if st.State != types.ServiceDeploymentStatusInProgress || st.Remaining <= bakeMargin {
 		return 0
-	case st.timed && st.Remaining > 2*MaxPollInterval:
-		return min(st.Remaining-2*MaxPollInterval, MaxPollInterval)
-	case st.timed, st.Stage == string(types.ServiceDeploymentLifecycleStageCleanUp),
-		st.Traffic == nil && st.Counts.Desired > 0 && st.Counts.Updated >= st.Counts.Desired-1:
-		return quick
 	}
-	return 0
+	return min(st.Remaining-bakeMargin, MaxPollInterval)
+}
+
+// bakeMargin is how much of a bake the wait watches at every poll.
+const bakeMargin = 5 * time.Second
+
+// verdict is where a wait stands after st: done, still going (false, nil), or failed.
+func (t *Target) verdict(ctx context.Context, svc *types.Service, w Want, op string, st Status) (bool, error) {
+	if w.RollingBack {
+		switch {
+		case st.State == types.ServiceDeploymentStatusRollbackSuccessful:
+			return true, nil
+		case st.Superseded:
+			return false, deploy.Errorf(deploy.ErrSuperseded, t.Name(), op, "%s", st.Message)
+		case st.Done || st.Failed && !st.RolledBack:
+			return false, deploy.Errorf(deploy.ErrFailed, t.Name(), op, "%s", st.Message)
+		}
+		return false, nil
+	}
+	switch {
+	case st.Done || w.Until.reached(st):
+		return true, nil
+	case st.Superseded:
+		return false, deploy.Errorf(deploy.ErrSuperseded, t.Name(), op, "%s", st.Message)
+	case st.Failed:
+		return false, t.failure(ctx, svc, w.TaskDefinition, w.Since, st)
+	}
+	return false, nil
 }
 
 // hooks reports lifecycle hooks as their status changes and answers PAUSE hooks awaiting

@@ -146,7 +146,7 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 					return deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "a new pod cannot start, so the rollout cannot finish: %s", problem)
 				}
 			}
-			quiet = stallPolicy.Next(quiet, false)
+			quiet = stallPolicy.Next(quiet)
 			stall.Reset(quiet)
 		}
 	}
