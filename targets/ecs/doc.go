@@ -54,10 +54,13 @@
 // deployment up later by its ARN ([Plan.Deployment]), in this process or another, and
 // [Report] reads it once.
 //
-// The wait polls DescribeServices once per ten services of a cluster at a growing interval
-// (at most [MaxPollInterval]), and looks closely (every second) only where the next move is
-// predictable: the last 30 s of a bake or a traffic step's bake, clean-up, and a rolling
-// update's last task. BENCHMARKS.md records the lag after SUCCESSFUL and the calls per minute.
+// The services of a [Cluster] share one poller: it polls at once when a wait begins, then
+// every second ([DefaultPollInterval]) one DescribeServiceDeployments call for the deployments
+// followed and one DescribeServices call for the ten services seen longest ago, so the end of
+// a rollout is seen within a second. It slows down after throttling (up to
+// [MaxPollInterval]) and when the clusters sharing a [Budget] ask for more than its rate; in a
+// bake whose end is known, a wait looks every [MaxPollInterval] until the last five seconds.
+// BENCHMARKS.md records the lag after SUCCESSFUL and the calls per minute.
 //
 // Where the service-deployment API is not available (it answers UnknownOperation or
 // AccessDenied, or the service reports no currentServiceDeployment, as in moto), the wait
