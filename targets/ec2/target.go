@@ -106,8 +106,8 @@ type Options struct {
 	OutputS3Bucket, OutputS3KeyPrefix string
 	CloudWatchLogGroup                string
 
-	// PollInterval is the first wait between status polls; it grows by half each time, up to
-	// 15 s. Zero means 2 s.
+	// PollInterval is the wait between a command's status polls (one ListCommands each);
+	// throttling slows it down, up to 15 s. Zero means 1 s.
 	PollInterval time.Duration
 	// Logger receives debug lines; nil discards them.
 	Logger *slog.Logger
@@ -132,7 +132,7 @@ func New(ssmClient SSMAPI, ec2Client EC2API, fleet Fleet, opts Options) *Target 
 		t.opts.RecordTag = "stevedore:version"
 	}
 	if t.opts.PollInterval <= 0 {
-		t.opts.PollInterval = 2 * time.Second
+		t.opts.PollInterval = time.Second
 	}
 	if t.opts.Document == "" {
 		t.opts.Document = "AWS-RunShellScript"

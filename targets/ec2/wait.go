@@ -136,7 +136,7 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 		summary = Summarize(results)
 		return poll.Look{Done: true}, nil
 	}
-	policy := poll.Policy{Interval: t.opts.PollInterval, Max: maxPollInterval, Classify: awserr.Classify}
+	policy := poll.Policy{Interval: t.opts.PollInterval, Growth: 1, Max: maxPollInterval, Classify: awserr.Classify}
 	err = poll.Until(ctx, policy, look, func(err error, attempt int) {
 		t.log.DebugContext(ctx, "watching the command failed transiently; will look again", "target", t.Name(), "command", id, "err", err, "attempt", attempt)
 	})

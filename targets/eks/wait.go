@@ -15,10 +15,14 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
+// errWatchEnded says the workload's watch failed for good: the wait goes on by polling.
+var errWatchEnded = errors.New("the watch failed")
+
 // wait follows the workload until kubectl's rules say the change mine made is rolled out, a
 // new pod is stuck (unless NoFailFast), another writer replaces the pod template (ErrSuperseded),
 // or ctx ends. It watches the workload, restarting the watch when the server ends it and
-// falling back to polling when watching fails; it checks the new pods every PollInterval.
+// falling back to polling every PollInterval when watching fails. New pods are read only when
+// the workload has been quiet for a while (a pod that cannot start stops its status moving).
 // A zero mine judges whatever the workload holds (a workload just created, in tests).
 func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.Phase, mine pin) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -56,14 +60,79 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 	}
 	rv := obj.Get("metadata.resourceVersion").String()
 
+	// The fail-fast check: once the workload has been quiet for an interval (longer each
+	// time nothing is wrong), read its new pods; never while it keeps moving, so a healthy
+	// rollout costs no pod reads at all.
+	stallPolicy := poll.Policy{Interval: t.opts.PollInterval, Max: 15 * time.Second}.Defaults()
+	quiet := stallPolicy.Interval
+	stall := time.NewTimer(quiet)
+	defer stall.Stop()
+	observe := func(o gjson.Result) (bool, error) {
+		if v := o.Get("metadata.resourceVersion").String(); v != rv {
+			rv = v
+			quiet = stallPolicy.Interval
+			stall.Reset(quiet)
+		}
+		obj = o
+		return check(o)
+	}
+	stalled := func(ctx context.Context) error {
+		if !t.opts.NoFailFast {
+			if problem, err := t.stuckPods(ctx, obj); err != nil {
+				t.log.DebugContext(ctx, "could not check pods", "target", t.Name(), "err", err)
+			} else if problem != "" {
+				return deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "a new pod cannot start, so the rollout cannot finish: %s", problem)
+			}
+		}
+		quiet = stallPolicy.Next(quiet)
+		stall.Reset(quiet)
+		return nil
+	}
+
+	err = errWatchEnded
+	if !t.opts.NoWatch {
+		err = t.watchUntil(ctx, &rv, observe, stall.C, stalled)
+	}
+	if errors.Is(err, errWatchEnded) {
+		// Polling: a GET every PollInterval, the same judgement and fail-fast check.
+		look := func(ctx context.Context) (poll.Look, error) {
+			select {
+			case <-stall.C:
+				if err := stalled(ctx); err != nil {
+					return poll.Look{}, err
+				}
+			default:
+			}
+			raw, err := t.c.get(ctx, t.path)
+			if err != nil {
+				return poll.Look{}, t.apiErr("read the workload", err)
+			}
+			done, err := observe(gjson.ParseBytes(raw))
+			return poll.Look{Done: done}, err
+		}
+		err = poll.Until(ctx, poll.Policy{Interval: t.opts.PollInterval, Growth: 1, Jitter: -1}, look, nil)
+	}
+	if err != nil && ctx.Err() != nil {
+		return t.ctxErr(ctx.Err(), "wait: "+lastMsg)
+	}
+	return err
+}
+
+// watchUntil watches the workload from *rv, each event judged by observe, resuming where
+// it left off when the server ends the watch, until observe says done or fails, stall fires
+// and stalled fails, or the watch fails (errWatchEnded).
+func (t *Target) watchUntil(ctx context.Context, rv *string, observe func(gjson.Result) (bool, error),
+	stall <-chan time.Time, stalled func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	type event struct {
 		typ string
 		obj gjson.Result
 	}
 	events := make(chan event)
 	watchDone := make(chan error, 1)
-	startWatch := func(from string) {
-		q := url.Values{"watch": {"1"}, "fieldSelector": {"metadata.name=" + t.name}, "resourceVersion": {from}, "timeoutSeconds": {"300"}}
+	startWatch := func() {
+		q := url.Values{"watch": {"1"}, "fieldSelector": {"metadata.name=" + t.name}, "resourceVersion": {*rv}, "timeoutSeconds": {"300"}}
 		path := "/apis/apps/v1/namespaces/" + url.PathEscape(t.namespace) + "/" + t.kind.resource() + "?" + q.Encode()
 		go func() {
 			watchDone <- t.c.watch(ctx, path, func(typ string, o gjson.Result) bool {
@@ -76,80 +145,38 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 			})
 		}()
 	}
-	polling := t.opts.NoWatch
-	if !polling {
-		startWatch(rv)
-	}
-	ticker := time.NewTicker(t.opts.PollInterval)
-	defer ticker.Stop()
-	// Fail fast when the rollout stalls. A new pod that cannot start stops the workload's
-	// status from changing; so the new revision's pods are read once the workload has been
-	// quiet for an interval (longer each time nothing is wrong), never while it keeps moving:
-	// a healthy rollout costs no pod reads at all.
-	stallPolicy := poll.Policy{Interval: t.opts.PollInterval, Max: 15 * time.Second}.Defaults()
-	quiet := stallPolicy.Interval
-	stall := time.NewTimer(quiet)
-	defer stall.Stop()
-	moved := func(o gjson.Result) {
-		if v := o.Get("metadata.resourceVersion").String(); v != rv {
-			rv = v
-			quiet = stallPolicy.Interval
-			stall.Reset(quiet)
-		}
-	}
-	for {
+	startWatch()
+	look := func(ctx context.Context) (poll.Look, error) {
 		select {
 		case <-ctx.Done():
-			return t.ctxErr(ctx.Err(), "wait: "+lastMsg)
+			return poll.Look{}, ctx.Err()
 		case ev := <-events:
-			if ev.typ == "DELETED" {
-				return deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "the workload was deleted during the rollout")
-			}
-			if ev.typ != "ADDED" && ev.typ != "MODIFIED" {
-				continue
-			}
-			moved(ev.obj)
-			obj = ev.obj
-			if done, err := check(obj); done || err != nil {
-				return err
+			switch ev.typ {
+			case "DELETED":
+				return poll.Look{}, deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "the workload was deleted during the rollout")
+			case "ADDED", "MODIFIED":
+				done, err := observe(ev.obj)
+				return poll.Look{Done: done}, err
 			}
 		case err := <-watchDone:
-			if ctx.Err() != nil {
-				continue
-			}
 			if errors.Is(err, io.EOF) || err == nil {
-				startWatch(rv) // the server ends watches now and then: resume where it left off
-				continue
+				startWatch() // the server ends watches now and then: resume where it left off
+				return poll.Look{}, nil
 			}
 			t.log.DebugContext(ctx, "watch failed; polling instead", "target", t.Name(), "err", err)
-			polling = true
-		case <-ticker.C:
-			if polling {
-				raw, err := t.c.get(ctx, t.path)
-				if err != nil {
-					if ctx.Err() != nil {
-						continue
-					}
-					return t.apiErr("read the workload", err)
-				}
-				obj = gjson.ParseBytes(raw)
-				moved(obj)
-				if done, err := check(obj); done || err != nil {
-					return err
-				}
-			}
-		case <-stall.C:
-			if !t.opts.NoFailFast {
-				if problem, err := t.stuckPods(ctx, obj); err != nil {
-					t.log.DebugContext(ctx, "could not check pods", "target", t.Name(), "err", err)
-				} else if problem != "" {
-					return deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "a new pod cannot start, so the rollout cannot finish: %s", problem)
-				}
-			}
-			quiet = stallPolicy.Next(quiet)
-			stall.Reset(quiet)
+			return poll.Look{}, errWatchEnded
+		case <-stall:
+			return poll.Look{}, stalled(ctx)
 		}
+		return poll.Look{}, nil
 	}
+	err := poll.Until(ctx, poll.Policy{Blocking: true}, look, nil)
+	cancel()
+	if errors.Is(err, errWatchEnded) {
+		return err
+	}
+	<-watchDone // the watch ends with ctx
+	return err
 }
 
 // images lists a pod template's containers as name=image, for messages.
