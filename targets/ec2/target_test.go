@@ -579,6 +579,27 @@ func TestRunRejectsSecretsBeforeAnyCall(t *testing.T) {
 
 // Right after SendCommand the invocations are not listed yet; a finished command with an
 // empty listing must be waited on, not read as "nothing failed".
+// GetCommandInvocation can lag ListCommandInvocations: the failure is still explained.
+func TestFailureExplainedWhenItsInvocationIsNotYetVisible(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv()
+		e.srv.DeliveryDelay, e.srv.NotYetVisible = 0, 0
+		ids := e.srv.Fleet(3, map[string]string{"app": "web"})
+		e.srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
+			if inv.InstanceID == ids[1] {
+				return ec2test.Outcome{Status: "Failed", Duration: time.Millisecond, Exit: 4, Stderr: "late\n"}
+			}
+			return ec2test.Outcome{Duration: time.Millisecond}
+		})
+		e.srv.Inject("GetCommandInvocation", ec2test.Fault{Code: "InvocationDoesNotExist", Status: 400, Times: 2})
+		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, Strategy: ec2.AllAtOnce})
+		_, err := e.run(t, tg, "v2")
+		if err == nil || !strings.Contains(err.Error(), ids[1]+" Failed: exit 4, stderr: late") {
+			t.Fatalf("err = %v\n%s", err, e.messages())
+		}
+	})
+}
+
 func TestInvocationsNotYetListed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()

@@ -234,20 +234,19 @@ func (p *Plan) explain(ctx context.Context, id string, results []Result) {
 			return
 		}
 		var out *ssm.GetCommandInvocationOutput
-		var err error
-		for range 3 {
+		look := func(ctx context.Context) (poll.Look, error) {
+			var err error
 			out, err = p.t.ssm.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(id), InstanceId: aws.String(r.Instance)})
-			var ae interface{ ErrorCode() string }
-			if err == nil || !errors.As(err, &ae) || ae.ErrorCode() != "InvocationDoesNotExist" {
-				break
-			}
-			select { // just sent: not visible yet
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+			return poll.Look{Done: err == nil}, err
 		}
-		if err != nil {
+		notYetVisible := func(err error) (bool, bool) { // just sent: not visible yet
+			var ae interface{ ErrorCode() string }
+			return errors.As(err, &ae) && ae.ErrorCode() == "InvocationDoesNotExist", false
+		}
+		if poll.Until(ctx, poll.Policy{Interval: time.Second, Growth: 1, Transient: 2, Classify: notYetVisible}, look, nil) != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			continue
 		}
 		stderr := aws.ToString(out.StandardErrorContent)
