@@ -31,7 +31,7 @@ build() {
   exec 9>"$cache/build.lock"
   flock 9
   local need=0
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
     [ -x "$bin/$b" ] || need=1
   done
   if [ "$need" = 0 ]; then
@@ -89,8 +89,8 @@ GO
       go mod tidy >/dev/null 2>&1 && go build -o "$bin/etcd" .)
   fi
 
-  if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ] || [ ! -x "$bin/kube-scheduler" ]; then
-    log "building kube-apiserver, kube-controller-manager, kube-scheduler $K8S_VERSION"
+  if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ] || [ ! -x "$bin/kube-scheduler" ] || [ ! -x "$bin/kubectl" ]; then
+    log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $K8S_VERSION (what is missing)"
     mkdir -p "$work/kube"
     cd "$work/kube"
     go mod init local/kube >/dev/null 2>&1
@@ -110,11 +110,13 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
     go mod tidy >/dev/null 2>&1 || go mod tidy
-    for c in kube-apiserver kube-controller-manager kube-scheduler; do
-      go build -o "$bin/$c" "k8s.io/kubernetes/cmd/$c"
+    # kubectl is built only for the benchmarks that compare the EKS target with it.
+    for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+      [ -x "$bin/$c" ] || go build -o "$bin/$c" "k8s.io/kubernetes/cmd/$c"
     done
     cd - >/dev/null
   fi
@@ -334,6 +336,7 @@ STEVEDORE_KUBE_ENDPOINT=$endpoint
 STEVEDORE_KUBE_TOKEN=$token
 STEVEDORE_KUBE_CA=$ca
 STEVEDORE_KUBE_DIR=$dir
+STEVEDORE_KUBECTL=$bin/kubectl
 ENV
   trap - EXIT
   cat "$dir/env"

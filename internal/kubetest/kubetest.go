@@ -24,6 +24,9 @@ type Cluster struct {
 	CA       []byte
 	// Dir holds its kubeconfig ("kubeconfig") and logs, when known.
 	Dir string
+	// Kubectl is a kubectl of the same version, for benchmarks that compare with it; "" when
+	// not known.
+	Kubectl string
 }
 
 var (
@@ -61,7 +64,7 @@ func Get(t testing.TB) Cluster {
 	}
 	once.Do(func() {
 		if e := os.Getenv("STEVEDORE_KUBE_ENDPOINT"); e != "" {
-			cluster = Cluster{Endpoint: e, Token: os.Getenv("STEVEDORE_KUBE_TOKEN"), Dir: os.Getenv("STEVEDORE_KUBE_DIR")}
+			cluster = Cluster{Endpoint: e, Token: os.Getenv("STEVEDORE_KUBE_TOKEN"), Dir: os.Getenv("STEVEDORE_KUBE_DIR"), Kubectl: os.Getenv("STEVEDORE_KUBECTL")}
 			cluster.CA, err = os.ReadFile(os.Getenv("STEVEDORE_KUBE_CA"))
 			return
 		}
@@ -85,7 +88,7 @@ func Get(t testing.TB) Cluster {
 				env[k] = v
 			}
 		}
-		cluster = Cluster{Endpoint: env["STEVEDORE_KUBE_ENDPOINT"], Token: env["STEVEDORE_KUBE_TOKEN"], Dir: dir}
+		cluster = Cluster{Endpoint: env["STEVEDORE_KUBE_ENDPOINT"], Token: env["STEVEDORE_KUBE_TOKEN"], Dir: dir, Kubectl: env["STEVEDORE_KUBECTL"]}
 		cluster.CA, err = os.ReadFile(env["STEVEDORE_KUBE_CA"])
 	})
 	if err != nil {

@@ -13,8 +13,9 @@ import (
 type Options struct {
 	// Cluster names the cluster in the target's name ("eks:prod/default/deployment/web").
 	Cluster string
-	// PollInterval is how often pods are checked for fail-fast states, and the workload
-	// polled when watching is off or fails; zero means 1 s.
+	// PollInterval is how often the workload is polled when watching is off or fails; the
+	// new pods are checked for fail-fast states once the workload has been quiet for three
+	// of them (then less often while nothing is wrong). Zero means 1 s.
 	PollInterval time.Duration
 	// NoWatch polls the workload instead of watching it.
 	NoWatch bool

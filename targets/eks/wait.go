@@ -15,6 +15,11 @@ import (
 	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
+// stallFactor is how many PollIntervals the workload must be quiet before its new pods are
+// read: long enough that a healthy rollout's pauses between steps cost no reads, short
+// enough that a pod that cannot start fails the rollout seconds after it stalls.
+const stallFactor = 3
+
 // errWatchEnded says the workload's watch failed for good: the wait goes on by polling.
 var errWatchEnded = errors.New("the watch failed")
 
@@ -63,7 +68,7 @@ func (t *Target) wait(ctx context.Context, emit deploy.EventFunc, phase deploy.P
 	// The fail-fast check: once the workload has been quiet for an interval (longer each
 	// time nothing is wrong), read its new pods; never while it keeps moving, so a healthy
 	// rollout costs no pod reads at all.
-	stallPolicy := poll.Policy{Interval: t.opts.PollInterval, Max: 15 * time.Second}.Defaults()
+	stallPolicy := poll.Policy{Interval: stallFactor * t.opts.PollInterval, Max: 15 * time.Second}.Defaults()
 	quiet := stallPolicy.Interval
 	stall := time.NewTimer(quiet)
 	defer stall.Stop()
