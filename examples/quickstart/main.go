@@ -65,7 +65,7 @@ func run(ctx context.Context, out io.Writer, step time.Duration) error {
 		BaseEndpoint: aws.String(server.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDQUICKSTART", "not-a-secret", ""),
 	})
-	target := ecs.New(client, "demo", "shop", &ecs.Options{PollInterval: step, DeregisterOnRollback: true})
+	target := ecs.New(client, "demo", "shop", &ecs.Options{PollInterval: step / 5, DeregisterOnRollback: true})
 	var onEvent func(deploy.Event) // what a step watches for, besides printing
 	opts := &deploy.Options{Timeout: 2 * time.Minute, OnEvent: func(e deploy.Event) {
 		fmt.Fprintf(out, "  %s %-8s %s\n", e.Time.Format("15:04:05.0"), e.Phase, e.Message)
@@ -98,7 +98,7 @@ func run(ctx context.Context, out io.Writer, step time.Duration) error {
 	badTook, badErr := time.Since(start).Round(100*time.Millisecond), err
 
 	fmt.Fprintln(out, "\n3. Rolling out shop:v4 blue/green: all new tasks, traffic shifted at once, a 1-minute bake with alarm shop-5xx watched ...")
-	bg := ecs.New(client, "demo", "shop", &ecs.Options{PollInterval: step, DeregisterOnRollback: true,
+	bg := ecs.New(client, "demo", "shop", &ecs.Options{PollInterval: step / 5, DeregisterOnRollback: true,
 		DeploymentConfiguration: &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyBlueGreen, BakeTimeInMinutes: aws.Int32(1),
 			Alarms: &types.DeploymentAlarms{AlarmNames: []string{"shop-5xx"}, Enable: true, Rollback: true}}})
 	v4 := deploy.Release{Version: "v4", Images: map[string]string{"shop": repo + ":v4"}}
@@ -109,7 +109,7 @@ func run(ctx context.Context, out io.Writer, step time.Duration) error {
 	bgTook := time.Since(start).Round(100 * time.Millisecond)
 
 	fmt.Fprintln(out, "\n4. Rolling out shop:v5 as a canary: 10% of traffic for 1 minute; alarm shop-5xx fires during it ...")
-	canary := ecs.New(client, "demo", "shop", &ecs.Options{PollInterval: step, DeregisterOnRollback: true,
+	canary := ecs.New(client, "demo", "shop", &ecs.Options{PollInterval: step / 5, DeregisterOnRollback: true,
 		DeploymentConfiguration: &types.DeploymentConfiguration{Strategy: types.DeploymentStrategyCanary,
 			CanaryConfiguration: &types.CanaryConfiguration{CanaryPercent: aws.Float64(10), CanaryBakeTimeInMinutes: aws.Int32(1)}}})
 	onEvent = func(e deploy.Event) {

@@ -19,7 +19,7 @@ func TestQuickstart(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"registered shop:2", "SUCCESSFUL: 3/3 tasks of the new revision running", "done     rolled out version v2",
-		"event: (service shop)", "CannotPullContainerError", "ECS is already rolling service deployment",
+		"event: (service shop)", "CannotPullContainerError", "rolling service deployment", // ECS rolls it back itself: the wait or the rollback says so
 		"rollback deregistered shop:3", "v3: failed and was rolled back in", "CannotPullContainerError: 123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:v3: not found; latest events",
 		"IN_PROGRESS BAKE_TIME", "of bake time left", "done     rolled out version v4",
 		"10% of production traffic", "alarms in ALARM: shop-5xx", "v5: canary rolled back by ECS when shop-5xx fired",

@@ -59,7 +59,8 @@
 // followed and one DescribeServices call for the ten services seen longest ago, so the end of
 // a rollout is seen within a second. It slows down after throttling (up to
 // [MaxPollInterval]) and when the clusters sharing a [Budget] ask for more than its rate; in a
-// bake whose end is known, a wait looks every [MaxPollInterval] until the last five seconds.
+// bake whose end is known, a wait looks every [MaxPollInterval] (fifteen polls) until the last
+// five seconds (five polls).
 // BENCHMARKS.md records the lag after SUCCESSFUL and the calls per minute.
 //
 // Where the service-deployment API is not available (it answers UnknownOperation or

@@ -2,6 +2,8 @@ package ecs
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,11 +16,20 @@ import (
 type throttledAPI struct {
 	API
 	calm  time.Time
-	calls *[]time.Time
+	mu    sync.Mutex
+	calls []time.Time
 }
 
-func (a throttledAPI) DescribeServices(context.Context, *ecs.DescribeServicesInput, ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
-	*a.calls = append(*a.calls, time.Now())
+func (a *throttledAPI) times() []time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.calls)
+}
+
+func (a *throttledAPI) DescribeServices(context.Context, *ecs.DescribeServicesInput, ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, time.Now())
 	if time.Now().Before(a.calm) {
 		return nil, &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
 	}
@@ -29,15 +40,15 @@ func (a throttledAPI) DescribeServices(context.Context, *ecs.DescribeServicesInp
 // halve it back to DefaultPollInterval.
 func TestThrottledPollsSlowTheClusterDownAndCleanOnesSpeedItUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var calls []time.Time
-		start := time.Now()
-		c := NewCluster(throttledAPI{calm: start.Add(40 * time.Second), calls: &calls}, "prod", &Options{PollInterval: time.Second})
+		api := &throttledAPI{calm: time.Now().Add(40 * time.Second)}
+		c := NewCluster(api, "prod", &Options{PollInterval: time.Second})
 		c.poller.policy.Jitter = -1
 		sub, cancel := c.poller.subscribe(t.Context(), "web", "")
-		for len(calls) < 12 {
+		for len(api.times()) < 12 {
 			<-sub.ch
 		}
 		cancel()
+		calls := api.times()
 		var gaps []time.Duration
 		for i := 1; i < len(calls); i++ {
 			gaps = append(gaps, calls[i].Sub(calls[i-1]).Round(time.Second))

@@ -289,7 +289,7 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 			return poll.Look{}, err
 		}
 		done, err := t.verdict(ctx, svc, w, op, st)
-		if d := restFor(st); d > 0 && !done && err == nil {
+		if d := restFor(st, t.c.opts.PollInterval); d > 0 && !done && err == nil {
 			t.c.poller.rest(sub, d)
 		}
 		return poll.Look{Done: done}, err
@@ -308,19 +308,18 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 	return last, err
 }
 
-// restFor is how long a wait can go without looking at a deployment whose next move is
-// predictable: in a bake, or a traffic step's bake, with more than bakeMargin left, up to
-// MaxPollInterval at a time, so that an alarm still fails the wait within that, and every
-// poll again for the last bakeMargin, whose start the wait knows only to within a poll.
-func restFor(st Status) time.Duration {
-	if st.State != types.ServiceDeploymentStatusInProgress || st.Remaining <= bakeMargin {
+// restFor is how long a wait polling every interval can go without looking at a deployment
+// whose next move is predictable: in a bake, or a traffic step's bake, with more than five
+// polls left, up to fifteen polls (MaxPollInterval at the default interval) at a time, so an
+// alarm still fails the wait within that; every poll again for the last five, as the wait
+// knows the bake's start only to within a poll.
+func restFor(st Status, interval time.Duration) time.Duration {
+	margin := 5 * interval
+	if st.State != types.ServiceDeploymentStatusInProgress || st.Remaining <= margin {
 		return 0
 	}
-	return min(st.Remaining-bakeMargin, MaxPollInterval)
+	return min(st.Remaining-margin, 15*interval, MaxPollInterval)
 }
-
-// bakeMargin is how much of a bake the wait watches at every poll.
-const bakeMargin = 5 * time.Second
 
 // verdict is where a wait stands after st: done, still going (false, nil), or failed.
 func (t *Target) verdict(ctx context.Context, svc *types.Service, w Want, op string, st Status) (bool, error) {
