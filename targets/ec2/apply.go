@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/stevedore-dev/stevedore/deploy"
@@ -41,17 +42,14 @@ func (p *Plan) deployCommand(ids []string, tags map[string]string, maxConc, maxE
 // MinHealthy allows as MaxErrors. Otherwise the target drives it wave by wave, a wave being
 // one batch of the strategy, running the verify commands on each wave before the next. Every
 // invocation must be Success. After a successful rollout it records what each instance runs.
+// A plan made by Restore resumes instead (see Target.Restore).
 func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
-	t := p.t
 	if p.restored {
-		return deploy.Errorf(deploy.ErrInvalid, t.Name(), "apply", "a plan restored from a snapshot can roll back, not apply; plan the release again")
+		return p.resume(ctx, emit)
 	}
-	l := p.limits
+	t, l := p.t, p.limits
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: deploy.Counts{Desired: l.total},
 		Message: fmt.Sprintf("sending version %s to %d instances, %d at a time, up to %d failures allowed", p.rel.version, l.total, l.batch, l.allowed)})
-
-	var succeeded []string
-	var failures []Result
 	skipped := len(p.usable) < len(p.instances)
 	if len(t.opts.VerifyCommands) == 0 && ((len(t.fleet.Tags) > 0 && len(t.fleet.InstanceIDs) == 0 && !skipped) || len(p.usable) <= 50) {
 		var c command
@@ -67,30 +65,24 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 		if len(s.Results) == 0 {
 			return deploy.Errorf(deploy.ErrFailed, t.Name(), "apply", "the command reached no instance: SSM found none matching %s", t.fleet)
 		}
-		for _, r := range s.Results {
-			if r.Succeeded() {
-				succeeded = append(succeeded, r.Instance)
-			}
-		}
-		failures = s.Failures()
-	} else {
-		var err error
-		if succeeded, failures, err = p.waves(ctx, emit); err != nil {
-			return err
-		}
+		p.note(split(s.Results, ""))
+	} else if err := p.waves(ctx, emit); err != nil {
+		return err
 	}
+	return p.finish(ctx, emit)
+}
+
+// finish judges the rollout by what it reached: more failures than MinHealthy allows fail
+// it; otherwise what each instance now runs is recorded.
+func (p *Plan) finish(ctx context.Context, emit deploy.EventFunc) error {
+	t, l := p.t, p.limits
+	p.mu.Lock()
+	succeeded, failures := slices.Clone(p.done), slices.Clone(p.failed)
+	p.mu.Unlock()
 	if len(failures) > l.allowed {
-		slices.Sort(succeeded)
-		p.mu.Lock()
-		p.done = succeeded
-		p.mu.Unlock()
 		return deploy.Errorf(deploy.ErrFailed, t.Name(), "apply", "%d of %d instances failed (at most %d may): %s",
 			len(failures), l.total, l.allowed, describeFailures(failures, 5))
 	}
-	slices.Sort(succeeded)
-	p.mu.Lock()
-	p.done = succeeded
-	p.mu.Unlock()
 	if err := t.record(ctx, succeeded, recorded{Version: p.rel.version, Image: p.rel.image}); err != nil {
 		return err
 	}
@@ -103,85 +95,109 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	return nil
 }
 
+// split divides results into the instances that succeeded and the failures, prefixing the
+// failures' Why with why.
+func split(results []Result, why string) (ok []string, failed []Result) {
+	for _, r := range results {
+		if r.Succeeded() {
+			ok = append(ok, r.Instance)
+			continue
+		}
+		if why != "" {
+			r.Why = why + r.Why
+		}
+		failed = append(failed, r)
+	}
+	return ok, failed
+}
+
+// note adds to what the release succeeded and failed on so far.
+func (p *Plan) note(ok []string, failed []Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = append(p.done, ok...)
+	slices.Sort(p.done)
+	p.failed = append(p.failed, failed...)
+	slices.SortFunc(p.failed, func(a, b Result) int { return strings.Compare(a.Instance, b.Instance) })
+}
+
+func (p *Plan) failures() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.failed)
+}
+
 // waves deploys one batch at a time, verifying each before the next, and stops as soon as
 // more instances failed than allowed.
-func (p *Plan) waves(ctx context.Context, emit deploy.EventFunc) (succeeded []string, failures []Result, err error) {
+func (p *Plan) waves(ctx context.Context, emit deploy.EventFunc) error {
 	t, l := p.t, p.limits
 	for i, wave := range slices.Collect(slices.Chunk(p.usable, l.batch)) {
-		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: deploy.Counts{Desired: l.total, Updated: len(succeeded), Failed: len(failures)},
+		p.mu.Lock()
+		counts := deploy.Counts{Desired: l.total, Updated: len(p.done), Failed: len(p.failed)}
+		p.mu.Unlock()
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: counts,
 			Message: fmt.Sprintf("wave %d: %d instances", i+1, len(wave))})
 		results, err := p.runAll(ctx, wave, func(ids []string) command {
 			return p.deployCommand(ids, nil, strconv.Itoa(len(ids)), strconv.Itoa(len(ids)))
 		}, emit)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		var ok []string
-		for _, r := range results {
-			if r.Succeeded() {
-				ok = append(ok, r.Instance)
-			} else {
-				failures = append(failures, r)
-			}
-		}
+		ok, failed := split(results, "")
 		if len(t.opts.VerifyCommands) > 0 && len(ok) > 0 {
+			p.note(nil, failed)
 			vres, err := p.runAll(ctx, ok, func(ids []string) command {
 				return command{kind: "verify", document: "AWS-RunShellScript", ids: ids, maxConc: strconv.Itoa(len(ids)), maxErrs: strconv.Itoa(len(ids)),
 					params: t.shellParams(append(preamble(p.rel.vars(nil)), t.opts.VerifyCommands...))}
 			}, emit)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
-			ok = ok[:0]
-			for _, r := range vres {
-				if r.Succeeded() {
-					ok = append(ok, r.Instance)
-				} else {
-					r.Why = "verify failed: " + r.Why
-					failures = append(failures, r)
-				}
-			}
+			ok, failed = split(vres, "verify failed: ")
 		}
-		succeeded = append(succeeded, ok...)
-		if len(failures) > l.allowed {
+		p.note(ok, failed)
+		if p.failures() > l.allowed {
 			break // the rest are left alone
 		}
 	}
-	slices.SortFunc(failures, func(a, b Result) int {
-		if a.Instance < b.Instance {
-			return -1
-		}
-		return 1
-	})
-	return succeeded, failures, nil
+	return nil
 }
 
 // runAll runs the command build makes on ids, fifty instances to a command (SSM's limit for
 // InstanceIds), all at once, and returns every result.
 func (p *Plan) runAll(ctx context.Context, ids []string, build func([]string) command, emit deploy.EventFunc) ([]Result, error) {
+	chunks := slices.Collect(slices.Chunk(ids, 50))
+	results := make([][]Result, len(chunks))
+	err := together(len(chunks), emit, func(i int, emit deploy.EventFunc) error {
+		s, err := p.run(ctx, build(chunks[i]), emit)
+		results[i] = s.Results
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Concat(results...), nil
+}
+
+// together runs f(0) to f(n-1) at once, each with an emit safe for their concurrent use, and
+// returns the first error by index.
+func together(n int, emit deploy.EventFunc, f func(i int, emit deploy.EventFunc) error) error {
 	var mu sync.Mutex // emit need not be safe for concurrent use
 	serial := func(e deploy.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		emit.Emit(e)
 	}
-	chunks := slices.Collect(slices.Chunk(ids, 50))
-	results := make([][]Result, len(chunks))
-	errs := make([]error, len(chunks))
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i, chunk := range chunks {
-		wg.Go(func() {
-			s, err := p.run(ctx, build(chunk), serial)
-			results[i], errs[i] = s.Results, err
-		})
+	for i := range n {
+		wg.Go(func() { errs[i] = f(i, serial) })
 	}
 	wg.Wait()
-	var all []Result
-	for i := range chunks {
-		if errs[i] != nil {
-			return nil, errs[i]
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
-		all = append(all, results[i]...)
 	}
-	return all, nil
+	return nil
 }

@@ -13,4 +13,6 @@
 // status says. On success it records the version on each instance (a tag, or a Parameter
 // Store parameter); on failure, timeout or cancellation it cancels the command and Rollback
 // runs the rollback commands with the previous version on the instances that were touched.
+// A plan's snapshot names the commands in flight, so a plan restored in another process
+// cancels them and rolls back, or waits on them and finishes the rollout they were ending.
 package ec2

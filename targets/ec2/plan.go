@@ -39,11 +39,13 @@ type Plan struct {
 	previous  map[string]*recorded // by instance
 	limits    limits
 
-	restored bool // made by Restore: it can roll back, not apply
+	restored bool // made by Restore: its Apply resumes waiting, sending nothing
 
 	mu         sync.Mutex
 	touched    map[string]bool // instances a deploy command may have changed
-	done       []string        // instances the release succeeded on, once Apply has run
+	inflight   map[string]sent // commands sent and not yet seen to end, by ID
+	done       []string        // instances the release succeeded on so far, sorted
+	failed     []Result        // instances the release failed on so far (deploy or verify)
 	rolledBack bool            // Rollback finished: a second one has nothing to do
 }
 
@@ -120,7 +122,7 @@ func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{t: t, rel: rel, previous: map[string]*recorded{}, touched: map[string]bool{}}
+	p := &Plan{t: t, rel: rel, previous: map[string]*recorded{}, touched: map[string]bool{}, inflight: map[string]sent{}}
 	var problems []string
 	for _, id := range ids {
 		inst := found[id]

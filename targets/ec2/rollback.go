@@ -14,6 +14,8 @@ import (
 // Rollback implements deploy.Plan: it runs RollbackCommands, with the previous release's
 // values, on every instance a deploy command reached, grouped by what each ran before.
 // Instances with no recorded previous version are named in the error and left as they are.
+// A restored plan first settles the commands the original left running: deploy and verify
+// commands are cancelled (what they reached is rolled back), rollback commands waited on.
 func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	t := p.t
 	p.mu.Lock()
@@ -21,6 +23,12 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 		p.mu.Unlock()
 		return nil
 	}
+	cmds := p.inFlight()
+	p.mu.Unlock()
+	if err := p.settle(ctx, cmds, emit); err != nil {
+		return err
+	}
+	p.mu.Lock()
 	touched := make([]string, 0, len(p.touched))
 	for id := range p.touched {
 		touched = append(touched, id)
@@ -90,6 +98,24 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	p.rolledBack = true
 	p.mu.Unlock()
 	return nil
+}
+
+// settle ends the commands an earlier process left running before a rollback: cancelling
+// deploy and verify commands, noting which instances a deploy command reached, and waiting on
+// rollback commands, whose work the rollback repeats.
+func (p *Plan) settle(ctx context.Context, cmds []sent, emit deploy.EventFunc) error {
+	return together(len(cmds), emit, func(i int, emit deploy.EventFunc) error {
+		c := cmds[i]
+		if c.Kind == "rollback" {
+			_, err := p.await(ctx, c, emit)
+			return err
+		}
+		p.cancel(ctx, c)
+		p.mu.Lock()
+		delete(p.inflight, c.ID)
+		p.mu.Unlock()
+		return nil
+	})
 }
 
 func first(s []string, n int) []string {

@@ -12,8 +12,8 @@ import (
 const snapshotVersion = 1
 
 // snapshot is what a plan observed and changed: the release's version and image (never its
-// environment values), the instances it goes to, what each ran before, and which ones a
-// deploy command may have changed.
+// environment values), the instances it goes to, what each ran before, which ones a deploy
+// command may have changed, the release's outcome on each so far, and the commands in flight.
 type snapshot struct {
 	Version    int                  `json:"version"`
 	Target     string               `json:"target"`
@@ -22,7 +22,16 @@ type snapshot struct {
 	Previous   map[string]*recorded `json:"previous"`
 	Touched    []string             `json:"touched"`
 	Done       []string             `json:"done"`
+	Failed     []failure            `json:"failed,omitempty"`
+	Commands   []sent               `json:"commands,omitempty"`
 	RolledBack bool                 `json:"rolledBack,omitempty"`
+}
+
+// failure is a Result as a snapshot keeps it: without Why, which quotes the command's stderr.
+type failure struct {
+	Instance string `json:"instance"`
+	Status   string `json:"status"`
+	Details  string `json:"details,omitempty"`
 }
 
 // Snapshot implements deploy.Snapshotter.
@@ -30,7 +39,10 @@ func (p *Plan) Snapshot() ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := snapshot{Version: snapshotVersion, Target: p.t.Name(), Release: recorded{Version: p.rel.version, Image: p.rel.image},
-		Instances: slices.Clone(p.usable), Previous: p.previous, Done: slices.Clone(p.done), RolledBack: p.rolledBack}
+		Instances: slices.Clone(p.usable), Previous: p.previous, Done: slices.Clone(p.done), Commands: p.inFlight(), RolledBack: p.rolledBack}
+	for _, r := range p.failed {
+		s.Failed = append(s.Failed, failure{Instance: r.Instance, Status: r.Status, Details: r.Details})
+	}
 	for id := range p.touched {
 		s.Touched = append(s.Touched, id)
 	}
@@ -39,8 +51,10 @@ func (p *Plan) Snapshot() ([]byte, error) {
 }
 
 // Restore implements deploy.Restorer: the restored plan rolls back the instances the
-// original may have changed, to what each ran before. It cannot resume an Apply (the
-// release's environment is not in the snapshot): plan the release again for that.
+// original may have changed, to what each ran before, first cancelling the deploy commands
+// it left running. Its Apply resumes: it waits on those commands and finishes the rollout if
+// they were its last; it sends nothing (the snapshot holds none of the release's
+// environment), so a rollout that had instances left to reach must be planned again.
 func (t *Target) Restore(ctx context.Context, snap []byte) (deploy.Plan, error) {
 	var s snapshot
 	if err := deploy.DecodeSnapshot(t.Name(), snap, snapshotVersion, &s); err != nil {
@@ -50,7 +64,14 @@ func (t *Target) Restore(ctx context.Context, snap []byte) (deploy.Plan, error) 
 		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is of %s", s.Target)
 	}
 	p := &Plan{t: t, rel: release{version: s.Release.Version, image: s.Release.Image}, usable: s.Instances,
-		previous: s.Previous, touched: map[string]bool{}, done: s.Done, restored: true, rolledBack: s.RolledBack}
+		previous: s.Previous, touched: map[string]bool{}, inflight: map[string]sent{}, done: s.Done, restored: true, rolledBack: s.RolledBack}
+	for _, f := range s.Failed {
+		p.failed = append(p.failed, Result{Instance: f.Instance, Status: f.Status, Details: f.Details})
+	}
+	slices.Sort(p.done)
+	for _, c := range s.Commands {
+		p.inflight[c.ID] = c
+	}
 	if p.previous == nil {
 		p.previous = map[string]*recorded{}
 	}

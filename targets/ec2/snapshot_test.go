@@ -2,10 +2,17 @@ package ec2_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,4 +90,277 @@ func TestRestoreHelper(t *testing.T) {
 		t.Errorf("Apply of a restored plan: %v", err)
 	}
 	t.Log("restored and rolled back")
+}
+
+// crashOpts are the options of the crash tests: the crashing process's and the restoring
+// one's, as the same deploy program would set them.
+func crashOpts(waves bool) ec2.Options {
+	o := restoreOpts
+	if waves {
+		o.VerifyCommands = []string{`curl -fsS localhost/health`}
+		o.Strategy = ec2.HalfAtATime
+	}
+	return o
+}
+
+func crashTarget(url string, waves bool) *ec2.Target {
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: awscreds.NewStaticCredentialsProvider("testing", "testing", "")}
+	return ec2.New(ssm.NewFromConfig(cfg), awsec2.NewFromConfig(cfg), ec2.Fleet{Tags: map[string]string{"app": "web"}}, crashOpts(waves))
+}
+
+// crashWhile runs TestCrashHelper in another process, which plans v2, applies it, and on the
+// first progress report of a kind command with invocations running writes its plan's
+// snapshot and kills itself: a deploy program dying mid-rollout. It returns the snapshot.
+func crashWhile(t *testing.T, url, kind string, waves bool) []byte {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "snapshot.json")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.v")
+	cmd.Env = append(os.Environ(), "STEVEDORE_EC2_CRASH="+file, "STEVEDORE_EC2_URL="+url, "STEVEDORE_EC2_CRASH_ON="+kind,
+		"STEVEDORE_EC2_WAVES="+strconv.FormatBool(waves))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the other process did not crash mid-%s: %v\n%s", kind, err, out)
+	}
+	snap, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// TestCrashHelper is the crashing process of the tests below; it does nothing on its own.
+func TestCrashHelper(t *testing.T) {
+	file := os.Getenv("STEVEDORE_EC2_CRASH")
+	if file == "" {
+		t.Skip("run by crashWhile")
+	}
+	tg := crashTarget(os.Getenv("STEVEDORE_EC2_URL"), os.Getenv("STEVEDORE_EC2_WAVES") == "true")
+	p, err := tg.Plan(t.Context(), deploy.Release{Version: "v2", Env: []deploy.EnvChange{{Name: "LOG_LEVEL", Value: "debug-7f3a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := os.Getenv("STEVEDORE_EC2_CRASH_ON")
+	crash := func(e deploy.Event) {
+		if e.Phase != deploy.PhaseWait || !strings.HasPrefix(e.Message, kind+":") || e.Counts.Running == 0 {
+			return
+		}
+		snap, err := p.(deploy.Snapshotter).Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, snap, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	if kind == "rollback" { // the deploy is given up on, then the rollback crashes
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		if err := p.Apply(ctx, nil); err == nil {
+			t.Fatal("Apply succeeded before the timeout")
+		}
+		err = p.Rollback(t.Context(), crash)
+	} else {
+		err = p.Apply(t.Context(), crash)
+	}
+	t.Fatalf("returned %v without the crash", err)
+}
+
+// crashFleet is a fleet of n instances on v1 whose deploy and verify commands take d (and
+// rollback commands a millisecond).
+func crashFleet(t *testing.T, n int, d time.Duration) (*ec2test.Server, []string, string) {
+	return crashFleetRollingBackIn(t, n, d, time.Millisecond)
+}
+
+func crashFleetRollingBackIn(t *testing.T, n int, d, back time.Duration) (*ec2test.Server, []string, string) {
+	srv := ec2test.New(nil)
+	srv.DeliveryDelay, srv.NotYetVisible = time.Millisecond, 0
+	srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
+		if strings.Contains(strings.Join(inv.Commands, "\n"), "export STEVEDORE_FAILED_VERSION=") {
+			return ec2test.Outcome{Duration: back}
+		}
+		return ec2test.Outcome{Duration: d}
+	})
+	ids := srv.Fleet(n, map[string]string{"app": "web", "stevedore:version": "v1"})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return srv, ids, hs.URL
+}
+
+// A deploy program dies while its deploy command runs; another restores the plan, and its
+// Apply waits on that command (sending nothing) and records the rollout.
+func TestRestoredPlanWaitsOnTheCommandLeftRunning(t *testing.T) {
+	srv, ids, url := crashFleet(t, 3, 500*time.Millisecond)
+	snap := crashWhile(t, url, "deploy", false)
+	if strings.Contains(string(snap), "debug-7f3a") {
+		t.Errorf("the snapshot holds an environment value: %s", snap)
+	}
+	p, err := crashTarget(url, false).Restore(t.Context(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	if err := p.Apply(t.Context(), func(e deploy.Event) { msgs = append(msgs, e.Message) }); err != nil {
+		t.Fatalf("resumed Apply: %v\nsnapshot: %s", err, snap)
+	}
+	if n := srv.Calls("SendCommand"); n != 1 {
+		t.Errorf("%d commands sent in all, want the crashed process's one", n)
+	}
+	for _, id := range ids {
+		if got := srv.Tags(id)["stevedore:version"]; got != "v2" {
+			t.Errorf("%s is recorded to run %q after the resumed Apply, want v2", id, got)
+		}
+	}
+	if len(msgs) == 0 || !strings.HasPrefix(msgs[0], "resuming version v2: waiting on 1 commands") || !strings.HasPrefix(msgs[len(msgs)-1], "version v2 runs on 3/3 instances") {
+		t.Errorf("events: %q", msgs)
+	}
+}
+
+// A deploy program dies while its deploy command runs; another restores the plan and rolls
+// back: a command still running is cancelled, one that has ended is not, and the instances
+// it reached run the rollback commands.
+func TestRestoredPlanCancelsTheCommandLeftRunningAndRollsBack(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		takes    time.Duration
+		cancels  bool
+		reaching int // instances the deploy reached by the rollback
+	}{
+		{"running", time.Minute, true, 1},
+		{"ended since", 100 * time.Millisecond, false, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, ids, url := crashFleet(t, 3, tc.takes)
+			snap := crashWhile(t, url, "deploy", false)
+			p, err := crashTarget(url, false).Restore(t.Context(), snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deployID := srv.Ran()[0].CommandID
+			if !tc.cancels { // let the command end: all three run, the last one to its end
+				for len(srv.Ran()[0].Instances) < 3 {
+					time.Sleep(10 * time.Millisecond)
+				}
+				time.Sleep(2 * tc.takes)
+			}
+			ran := srv.Ran()
+			if len(ran) != 1 || len(ran[0].Instances) != tc.reaching {
+				t.Fatalf("before the rollback the fleet ran %+v, want one deploy command reaching %d instances", ran, tc.reaching)
+			}
+			reached := ran[0].Instances
+			if err := p.Rollback(t.Context(), nil); err != nil {
+				t.Fatal(err)
+			}
+			var cancelled []string
+			for _, req := range srv.Requests("CancelCommand") {
+				var in struct{ CommandId string }
+				_ = json.Unmarshal(req, &in)
+				cancelled = append(cancelled, in.CommandId)
+			}
+			if want := []string{deployID}; tc.cancels && !slices.Equal(cancelled, want) || !tc.cancels && len(cancelled) > 0 {
+				t.Errorf("cancelled %q (of deploy command %s)", cancelled, deployID)
+			}
+			var back []string
+			for _, r := range srv.Ran()[1:] {
+				if v := exported(t, r.Commands); v["STEVEDORE_VERSION"] == "v1" && v["STEVEDORE_FAILED_VERSION"] == "v2" {
+					back = append(back, r.Instances...)
+				}
+			}
+			slices.Sort(back)
+			if !slices.Equal(back, reached) {
+				t.Errorf("rolled back to v1 on %q, want the instances the deploy reached, %q (of %q)", back, reached, ids)
+			}
+		})
+	}
+}
+
+// A deploy program dies while rolling back; the restored plan's Apply refuses, and its
+// Rollback waits on the rollback command left running (not cancelling it) and rolls back again.
+func TestRestoredPlanFinishesTheRollbackLeftRunning(t *testing.T) {
+	srv, ids, url := crashFleetRollingBackIn(t, 3, time.Minute, 300*time.Millisecond)
+	snap := crashWhile(t, url, "rollback", false)
+	p, err := crashTarget(url, false).Restore(t.Context(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(t.Context(), nil); !errors.Is(err, deploy.ErrInvalid) || !strings.Contains(err.Error(), "roll back again") {
+		t.Errorf("Apply of a plan snapshotted mid-rollback: %v", err)
+	}
+	if err := p.Rollback(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ran := srv.Ran()
+	if len(ran) != 3 || srv.Calls("CancelCommand") != 1 {
+		t.Fatalf("ran %+v with %d cancellations; want the deploy (cancelled), the rollback left running and one more", ran, srv.Calls("CancelCommand"))
+	}
+	for _, r := range ran[1:] {
+		if v := exported(t, r.Commands); v["STEVEDORE_VERSION"] != "v1" || !slices.Equal(r.Instances, ids[:1]) {
+			t.Errorf("command %s ran %v on %q, want the rollback to v1 on %s", r.CommandID, v, r.Instances, ids[0])
+		}
+	}
+}
+
+// A deploy program with verify commands dies in the first wave; the restored plan's Apply
+// waits on the command left running and then stops, sending nothing: instances deployed but
+// not verified, and the second wave, are left to a fresh plan, and nothing is recorded.
+func TestRestoredPlanLeavesWhatItCannotFinishToAFreshPlan(t *testing.T) {
+	for _, tc := range []struct {
+		crashOn   string
+		succeeded int
+	}{
+		{"deploy", 0},
+		{"verify", 2},
+	} {
+		t.Run(tc.crashOn, func(t *testing.T) {
+			srv, ids, url := crashFleet(t, 4, 500*time.Millisecond)
+			snap := crashWhile(t, url, tc.crashOn, true)
+			p, err := crashTarget(url, true).Restore(t.Context(), snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := srv.Calls("SendCommand")
+			err = p.Apply(t.Context(), nil)
+			left := strings.Join(ids[tc.succeeded:], ", ")
+			if !errors.Is(err, deploy.ErrInvalid) || !strings.Contains(err.Error(), fmt.Sprintf("succeeded on %d instances", tc.succeeded)) ||
+				!strings.Contains(err.Error(), "("+left+")") || !strings.Contains(err.Error(), "plan the release again") {
+				t.Fatalf("resumed Apply: %v, want ErrInvalid naming %s", err, left)
+			}
+			if got := p.(*ec2.Plan).Succeeded(); !slices.Equal(got, ids[:tc.succeeded]) {
+				t.Errorf("succeeded on %q, want %q", got, ids[:tc.succeeded])
+			}
+			if n := srv.Calls("SendCommand"); n != sent {
+				t.Errorf("%d commands sent after the restore", n-sent)
+			}
+			for _, id := range ids {
+				if got := srv.Tags(id)["stevedore:version"]; got != "v1" {
+					t.Errorf("%s is recorded to run %q, want v1 until a fresh plan finishes the rollout", id, got)
+				}
+			}
+		})
+	}
+}
+
+// A plan whose Apply finished, restored, resumes to the same verdict and sends nothing.
+func TestRestoredPlanOfAFinishedApplyResumesToItsVerdict(t *testing.T) {
+	srv, _, url := crashFleet(t, 2, time.Millisecond)
+	p, err := crashTarget(url, false).Plan(t.Context(), deploy.Release{Version: "v2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := p.(deploy.Snapshotter).Snapshot()
+	restored, err := crashTarget(url, false).Restore(t.Context(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restored.Apply(t.Context(), nil); err != nil {
+		t.Errorf("resumed Apply: %v", err)
+	}
+	if n := srv.Calls("SendCommand"); n != 1 {
+		t.Errorf("%d commands sent in all, want the original's one", n)
+	}
 }

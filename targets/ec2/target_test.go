@@ -335,6 +335,43 @@ func TestCancellationCancelsTheCommandAndRollsBack(t *testing.T) {
 	})
 }
 
+// Cancelled before SSM lists the command's invocations, the target cannot tell which
+// instances it reached, so it rolls back every instance the command was sent to: all of a
+// single command's, only the first wave's when waves are driven.
+func TestCancelledBeforeInvocationsAreListedRollsBackWhatTheCommandWentTo(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   ec2.Options
+		rolled int
+	}{
+		{"one command", ec2.Options{Commands: script, RollbackCommands: rollbackScript, Strategy: ec2.HalfAtATime}, 4},
+		{"waves", ec2.Options{Commands: script, RollbackCommands: rollbackScript, Strategy: ec2.HalfAtATime, VerifyCommands: []string{"true"}}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv()
+				e.srv.NotYetVisible = time.Minute
+				ids := e.srv.Fleet(4, map[string]string{"app": "web", "stevedore:version": "v1"})
+				e.srv.Script(func(ec2test.Invocation) ec2test.Outcome { return ec2test.Outcome{Duration: time.Second} })
+				tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, tc.opts)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_, err := deploy.Run(ctx, deploy.Release{Version: "v2"}, []deploy.Target{tg}, nil)
+				if !errors.Is(err, deploy.ErrRolledBack) {
+					t.Fatalf("err = %v", err)
+				}
+				runs := e.srv.Ran()
+				if len(runs) != 2 {
+					t.Fatalf("runs = %+v, want the deploy and the rollback", runs)
+				}
+				if d := cmp.Diff(ids[:tc.rolled], runs[1].Instances); d != "" {
+					t.Errorf("rolled back (-want +got)\n%s", d)
+				}
+			})
+		})
+	}
+}
+
 func TestVerifyWavesStopAtTheFirstBadWave(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()

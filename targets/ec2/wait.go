@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -86,20 +87,56 @@ func truncateComment(s string) string {
 	return s
 }
 
+// sent is a command sent and not yet seen to end: what a snapshot keeps of it, so that a
+// restored plan can wait on it or cancel it.
+type sent struct {
+	ID        string   `json:"id"`
+	Kind      string   `json:"kind"`      // deploy, verify or rollback
+	Instances []string `json:"instances"` // the ones it went to (for tags, the usable ones)
+}
+
 // run sends c and waits until every invocation has finished, reporting progress. When ctx
 // ends first it cancels the command and returns ctx's error as ErrCanceled or ErrTimeout.
 func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summary, error) {
+	s, err := p.send(ctx, c)
+	if err != nil {
+		return Summary{}, err
+	}
+	return p.await(ctx, s, emit)
+}
+
+// send sends c and notes it in flight until await sees it end.
+func (p *Plan) send(ctx context.Context, c command) (sent, error) {
 	t := p.t
 	out, err := t.ssm.SendCommand(ctx, t.sendInput(c))
 	if err != nil {
-		return Summary{}, awserr.WrapHints(t.Name(), "send "+c.kind+" command", err, awserr.Hints{
+		return sent{}, awserr.WrapHints(t.Name(), "send "+c.kind+" command", err, awserr.Hints{
 			deploy.ErrInvalid:      "check the document, its parameters and the instances' SSM agents",
 			deploy.ErrNotFound:     "check the document name and the instance IDs",
 			deploy.ErrAccessDenied: "the credentials need ssm:SendCommand on the document and the instances",
 		})
 	}
-	id := aws.ToString(out.Command.CommandId)
-	t.log.DebugContext(ctx, "sent command", "target", t.Name(), "kind", c.kind, "command", id, "instances", len(c.ids), "max_concurrency", c.maxConc, "max_errors", c.maxErrs)
+	s := sent{ID: aws.ToString(out.Command.CommandId), Kind: c.kind, Instances: c.ids}
+	if s.Instances == nil {
+		s.Instances = p.usable // the tags reach the usable instances
+	}
+	p.mu.Lock()
+	p.inflight[s.ID] = s
+	p.mu.Unlock()
+	t.log.DebugContext(ctx, "sent command", "target", t.Name(), "kind", c.kind, "command", s.ID, "instances", len(c.ids), "max_concurrency", c.maxConc, "max_errors", c.maxErrs)
+	return s, nil
+}
+
+// await waits until every invocation of the command c has finished, reporting progress, and
+// explains the failures. When ctx ends first it cancels the command and returns ctx's error
+// as ErrCanceled or ErrTimeout.
+func (p *Plan) await(ctx context.Context, c sent, emit deploy.EventFunc) (Summary, error) {
+	t, id := p.t, c.ID
+	defer func() {
+		p.mu.Lock()
+		delete(p.inflight, id)
+		p.mu.Unlock()
+	}()
 	var (
 		last    deploy.Counts
 		summary Summary
@@ -128,7 +165,7 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 		if counts != last {
 			last = counts
 			emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseWait, Counts: counts,
-				Message: fmt.Sprintf("%s: %d/%d succeeded, %d failed, %d running, %d pending", c.kind, counts.Updated, counts.Desired, counts.Failed, counts.Running, counts.Pending)})
+				Message: fmt.Sprintf("%s: %d/%d succeeded, %d failed, %d running, %d pending", c.Kind, counts.Updated, counts.Desired, counts.Failed, counts.Running, counts.Pending)})
 		}
 		if !finished || len(results) < int(cmd.TargetCount) {
 			return poll.Look{}, nil // running, or the invocation list lags the counts for a moment
@@ -137,22 +174,22 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 		return poll.Look{Done: true}, nil
 	}
 	policy := poll.Policy{Interval: t.opts.PollInterval, Growth: 1, Max: maxPollInterval, Classify: awserr.Classify}
-	err = poll.Until(ctx, policy, look, func(err error, attempt int) {
+	err := poll.Until(ctx, policy, look, func(err error, attempt int) {
 		t.log.DebugContext(ctx, "watching the command failed transiently; will look again", "target", t.Name(), "command", id, "err", err, "attempt", attempt)
 	})
 	switch {
 	case ctx.Err() != nil:
-		p.cancel(ctx, id, c.kind)
-		return Summary{}, t.ctxErr(ctx, c.kind+" command "+id)
+		p.cancel(ctx, c)
+		return Summary{}, t.ctxErr(ctx, c.Kind+" command "+id)
 	case err != nil:
-		p.cancel(ctx, id, c.kind)
+		p.cancel(ctx, c)
 		var de *deploy.Error
 		if errors.As(err, &de) {
 			return Summary{}, err
 		}
-		return Summary{}, awserr.Wrap(t.Name(), "watch "+c.kind+" command "+id, err, "the command was cancelled")
+		return Summary{}, awserr.Wrap(t.Name(), "watch "+c.Kind+" command "+id, err, "the command was cancelled")
 	}
-	if c.kind == "deploy" {
+	if c.Kind == "deploy" {
 		p.markTouched(summary.Results)
 	}
 	p.explain(ctx, id, summary.Results)
@@ -199,23 +236,27 @@ func (p *Plan) markTouched(results []Result) {
 // cancel stops a command the caller gave up on. For a deploy command it first learns which
 // instances the command reached (running or done): those are rolled back; pending ones are
 // not. An invocation that starts between that listing and the cancellation is missed.
-func (p *Plan) cancel(ctx context.Context, id, kind string) {
+func (p *Plan) cancel(ctx context.Context, c sent) {
+	id := c.ID
 	// On a context of its own, since the caller's has usually ended, keeping its values.
 	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer done()
-	if kind == "deploy" {
+	if c.Kind == "deploy" {
 		results, err := p.invocations(ctx, id, false)
 		if err != nil || len(results) == 0 {
 			// Right after SendCommand the invocations are not listed yet, though the command
 			// may already have reached the instances: roll them all back to be safe.
 			p.t.log.WarnContext(ctx, "could not list what the cancelled command reached; treating every target as touched", "target", p.t.Name(), "command", id, "err", err)
 			p.mu.Lock()
-			for _, i := range p.usable {
+			for _, i := range c.Instances {
 				p.touched[i] = true
 			}
 			p.mu.Unlock()
 		}
 		p.markTouched(results)
+		if len(results) > 0 && !slices.ContainsFunc(results, func(r Result) bool { return !r.Done() }) {
+			return // it had ended (a restored plan learns it here): nothing to cancel
+		}
 	}
 	if _, err := p.t.ssm.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(id)}); err != nil {
 		p.t.log.WarnContext(ctx, "could not cancel the command", "target", p.t.Name(), "command", id, "err", err)
