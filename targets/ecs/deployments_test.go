@@ -409,6 +409,49 @@ func TestRegisterExactlyOnceWhenTheAnswerIsLost(t *testing.T) {
 	}
 }
 
+// A register that keeps failing transiently is tried four times, each retry after a look for
+// the revision the last may have made, then fails naming the family; a register that fails
+// for good is not retried; a look that fails ends it too. Nothing is deployed.
+func TestRegisterGivesUp(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		register, lookup ecstest.Fault
+		registers, looks int
+		want             error
+	}{
+		{"unavailable every time", ecstest.Fault{Code: "ServerException", Status: 500, Times: -1}, ecstest.Fault{}, 4, 3, deploy.ErrUnavailable},
+		{"refused", ecstest.Fault{Code: "ClientException", Times: -1}, ecstest.Fault{}, 1, 0, deploy.ErrInvalid},
+		{"the look for the revision fails (after the SDK's 3 attempts)", ecstest.Fault{Reset: true, Times: -1}, ecstest.Fault{Code: "ServerException", Status: 500, Times: -1}, 1, 3, deploy.ErrUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newDeploymentsEnv(t, 1, "")
+				e.srv.Inject("RegisterTaskDefinition", tc.register)
+				if tc.lookup.Code != "" {
+					e.srv.Inject("ListTaskDefinitions", tc.lookup)
+				}
+				start := time.Now()
+				_, log, err := run(t, e, nil, nil)
+				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "web") {
+					t.Fatalf("Run: %v, want %v naming the family\n%s", err, tc.want, log.text())
+				}
+				if n := e.srv.Calls("RegisterTaskDefinition"); n != tc.registers {
+					t.Errorf("%d register calls, want %d", n, tc.registers)
+				}
+				if n := e.srv.Calls("ListTaskDefinitions"); n != tc.looks {
+					t.Errorf("%d ListTaskDefinitions calls, want %d", n, tc.looks)
+				}
+				if tc.registers == 4 && time.Since(start) < 7*time.Second {
+					t.Errorf("gave up after %v, want retries 1, 2 and 4 s apart", time.Since(start))
+				}
+				if e.srv.Calls("UpdateService") != 0 {
+					t.Errorf("the service was updated")
+				}
+			})
+		})
+	}
+}
+
 func TestDeploymentConfigurationOption(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newDeploymentsEnv(t, 2, "")

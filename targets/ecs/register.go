@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/stevedore-dev/stevedore/internal/awserr"
+	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 // deployTag marks the revision one plan registered, so a register whose answer was lost is
@@ -44,33 +45,49 @@ func (t *Target) registerOnce(ctx context.Context, in *ecs.RegisterTaskDefinitio
 	}
 	family := aws.ToString(in.Family)
 	once := func(o *ecs.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) }
-	backoff := time.Second
-	var err error
-	for attempt := 1; ; attempt++ {
+	var (
+		arn       string
+		attempt   int
+		registering bool // the look's error, if any, is the register call's, which may be retried
+	)
+	look := func(ctx context.Context) (poll.Look, error) {
+		attempt, registering = attempt+1, false
 		if attempt > 1 {
-			if arn, ferr := t.findRegistered(ctx, family, token); ferr != nil {
-				return "", ferr
-			} else if arn != "" {
-				t.log().InfoContext(ctx, "the register call's answer was lost, but it registered the revision", "target", t.Name(), "arn", arn)
-				return arn, nil
+			found, err := t.findRegistered(ctx, family, token)
+			if err != nil || found != "" {
+				if found != "" {
+					t.log().InfoContext(ctx, "the register call's answer was lost, but it registered the revision", "target", t.Name(), "arn", found)
+				}
+				arn = found
+				return poll.Look{Done: err == nil}, err
 			}
 		}
-		var out *ecs.RegisterTaskDefinitionOutput
-		out, err = t.c.api.RegisterTaskDefinition(ctx, in, once)
-		if err == nil {
-			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
+		out, err := t.c.api.RegisterTaskDefinition(ctx, in, once)
+		if err != nil {
+			registering = true
+			return poll.Look{}, err
 		}
-		if !awserr.Transient(err) || attempt == registerAttempts {
-			break
-		}
+		arn = aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+		return poll.Look{Done: true}, nil
+	}
+	policy := poll.Policy{Interval: time.Second, Growth: 2, Max: 8 * time.Second, Jitter: -1, Transient: registerAttempts - 1,
+		Classify: func(err error) (bool, bool) {
+			if !registering {
+				return false, false // the look for a lost revision failed: that is final
+			}
+			return awserr.Classify(err)
+		}}
+	err := poll.Until(ctx, policy, look, func(err error, attempt int) {
 		t.log().WarnContext(ctx, "register task definition failed; checking whether it registered before trying again",
 			"target", t.Name(), "family", family, "err", err, "attempt", attempt)
-		select {
-		case <-ctx.Done():
-			return "", t.ctxErr(ctx, "register task definition "+family, "between attempts")
-		case <-time.After(backoff):
-		}
-		backoff *= 2
+	})
+	switch {
+	case err == nil:
+		return arn, nil
+	case ctx.Err() != nil:
+		return "", t.ctxErr(ctx, "register task definition "+family, "between attempts")
+	case !registering:
+		return "", err // findRegistered's, already worded
 	}
 	return "", awserr.Wrap(t.Name(), "register task definition "+family, err, "")
 }
