@@ -46,8 +46,8 @@ func (t *Target) registerOnce(ctx context.Context, in *ecs.RegisterTaskDefinitio
 	family := aws.ToString(in.Family)
 	once := func(o *ecs.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) }
 	var (
-		arn       string
-		attempt   int
+		arn         string
+		attempt     int
 		registering bool // the look's error, if any, is the register call's, which may be retried
 	)
 	look := func(ctx context.Context) (poll.Look, error) {
