@@ -10,6 +10,7 @@ const (
 	PhasePlan     Phase = "plan"     // reading live state and computing the change
 	PhaseApply    Phase = "apply"    // making the change (register, update, send)
 	PhaseWait     Phase = "wait"     // waiting for the change to settle
+	PhaseGate     Phase = "gate"     // a gate measuring whether the release may go on
 	PhaseRollback Phase = "rollback" // restoring what the plan observed
 	PhaseDone     Phase = "done"     // the target settled on the new release
 	PhaseFailed   Phase = "failed"   // the target failed; a rollback may follow
@@ -30,6 +31,9 @@ type Event struct {
 	Traffic *float64
 	// Remaining is the time left in a bake, when the target knows it.
 	Remaining time.Duration
+	// ReleaseStage names the stage of a release the event belongs to (RunStages); "" for a
+	// release of one unnamed stage.
+	ReleaseStage string
 }
 
 // Counts are the unit counts a target reports while it waits. For ECS a unit is a task, for

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 )
@@ -109,3 +110,39 @@ type imagesOnly struct{ memTarget }
 
 func (*imagesOnly) Name() string          { return "images-only" }
 func (*imagesOnly) Honours() deploy.Parts { return deploy.Images | deploy.Version }
+
+// A release in stages: the database's, then the web's, with a gate between them that reads
+// an error rate twice (a minute apart in earnest; a millisecond here). The gate fails, so
+// the web's stage never starts and the database's rolls back.
+func ExampleRunStages() {
+	db := &memTarget{name: "mem:db", running: "v1"}
+	web := &memTarget{name: "mem:web", running: "v1"}
+	rate := []float64{0.1, 7.5} // percent of requests failing, per measurement
+	errorRate := deploy.CheckFunc("error-rate", func(context.Context) (deploy.Measurement, error) {
+		r := rate[0]
+		rate = rate[1:]
+		if r > 1 {
+			return deploy.Measurement{Verdict: deploy.Fail, Evidence: fmt.Sprintf("%.1f%% errors, over 1%%", r)}, nil
+		}
+		return deploy.Measurement{Verdict: deploy.Pass, Evidence: fmt.Sprintf("%.1f%% errors", r)}, nil
+	})
+	stages := []deploy.Stage{
+		{Name: "db", Targets: []deploy.Target{db}, Gates: []deploy.Gate{{Check: errorRate, Count: 2, Interval: time.Millisecond}}},
+		{Name: "web", Targets: []deploy.Target{web}},
+	}
+	onEvent := func(e deploy.Event) {
+		if e.Phase == deploy.PhaseGate || e.Phase == deploy.PhaseRollback {
+			fmt.Printf("[%s] %s\n", e.ReleaseStage, e.Message)
+		}
+	}
+	res, err := deploy.RunStages(context.Background(), deploy.Release{Version: "v2"}, stages, &deploy.Options{OnEvent: onEvent})
+	fmt.Println(res.Outcome(), "- db runs", db.running, "- web started:", res.Stages[1].Started)
+	fmt.Println("gate failed:", errors.Is(err, deploy.ErrGateFailed))
+	// Output:
+	// [db] gate error-rate: pass (1 passed, 0 failed, 0 inconclusive of 2): 0.1% errors
+	// [db] gate error-rate: fail (1 passed, 1 failed, 0 inconclusive of 2): 7.5% errors, over 1%
+	// [db] rolling back
+	// [db] rolled back
+	// rolled back - db runs v1 - web started: false
+	// gate failed: true
+}

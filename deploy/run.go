@@ -20,8 +20,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OnEvent receives progress events, one call at a time; nil discards them.
 	OnEvent EventFunc
-	// Concurrency bounds how many targets are planned, applied or rolled back at once;
-	// 0 means 4.
+	// Concurrency bounds how many targets are planned, applied or rolled back at once, a
+	// target counting only until it starts waiting (its first PhaseWait event): the bound
+	// limits API work, and every wait can run at once. 0 means 4.
 	Concurrency int
 	// Timeout bounds planning and applying; 0 means only ctx bounds them.
 	Timeout time.Duration
@@ -34,14 +35,25 @@ type Options struct {
 	DisableRollback bool
 }
 
-// Result says what happened to each target, in the order the targets were given.
+// Result says what happened to each target, in the order the targets were given (stage by
+// stage), and to each stage.
 type Result struct {
 	Targets []TargetResult
+	Stages  []StageResult
+}
+
+// StageResult is one stage's outcome: whether it started, and its gates.
+type StageResult struct {
+	Name    string
+	Started bool
+	Gates   []GateResult // in the stage's order; only the gates that ran
+	Err     error        // the first gate that failed, or nil
 }
 
 // TargetResult is one target's outcome.
 type TargetResult struct {
 	Target     string
+	Stage      string // the release stage it belongs to; "" for Run's one stage
 	Plan       Plan  // nil when planning failed
 	Changed    bool  // the plan would change something (Plan.Changed, asked once)
 	Started    bool  // Apply was called
@@ -116,6 +128,23 @@ func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 // otherwise. Run returns only once every goroutine it started has ended, and calls
 // Options.OnEvent no more after it returns.
 func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Result, error) {
+	return RunStages(ctx, r, []Stage{{Targets: targets}}, opts)
+}
+
+// Stage is one step of a release: its targets are applied together, as Run applies them, and
+// once they all succeeded its gates run in order; the next stage starts when every gate passed.
+type Stage struct {
+	Name    string
+	Targets []Target
+	Gates   []Gate
+}
+
+// RunStages rolls r out stage by stage. Every target of every stage is planned first, so
+// nothing changes unless all can be (and a dry run shows every stage's plans). A target that
+// fails, or a gate that fails, stops the release: the stage's other applies are cancelled,
+// later stages never start, and every target that started is rolled back, latest stage first.
+// Otherwise it behaves as Run.
+func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*Result, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -127,7 +156,16 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 	if o.RollbackTimeout <= 0 {
 		o.RollbackTimeout = DefaultRollbackTimeout
 	}
-	d := &run{r: r, targets: targets, o: o, res: &Result{Targets: make([]TargetResult, len(targets))}, changed: make([]bool, len(targets))}
+	d := &run{r: r, stages: stages, o: o, res: &Result{}}
+	for si, st := range stages {
+		d.res.Stages = append(d.res.Stages, StageResult{Name: st.Name})
+		for _, t := range st.Targets {
+			d.targets = append(d.targets, t)
+			d.stageOf = append(d.stageOf, si)
+			d.res.Targets = append(d.res.Targets, TargetResult{Stage: st.Name})
+		}
+	}
+	d.changed = make([]bool, len(d.targets))
 	if err := d.check(ctx); err != nil {
 		return d.res, err
 	}
@@ -146,28 +184,43 @@ func Run(ctx context.Context, r Release, targets []Target, opts *Options) (*Resu
 	if err := joinErrs(d.res); err != nil || o.DryRun {
 		return d.res, err
 	}
-	order := d.apply(runCtx)
-	if !anyErr(d.res) {
+	var order []int
+	for si := range stages {
+		d.res.Stages[si].Started = true
+		order = append(order, d.apply(runCtx, si)...)
+		if anyErr(d.res) {
+			break
+		}
+		if err := d.gates(runCtx, si); err != nil {
+			d.cause = err
+			break
+		}
+	}
+	if !anyErr(d.res) && d.cause == nil {
 		return d.res, nil
 	}
+	d.notStarted()
 	if o.DisableRollback {
-		return d.res, joinErrs(d.res)
+		return d.res, d.err()
 	}
 	// Roll back on a context of its own: the deploy's may be cancelled or past its deadline.
 	rbCtx, cancelRB := context.WithTimeout(context.WithoutCancel(ctx), o.RollbackTimeout)
 	defer cancelRB()
 	d.rollback(rbCtx, order)
-	return d.res, joinErrs(d.res)
+	return d.res, d.err()
 }
 
-// run is one call of Run: its inputs, and the result its phases fill in.
+// run is one call of RunStages: its inputs, and the result its phases fill in.
 type run struct {
 	r       Release
-	targets []Target
+	stages  []Stage
+	targets []Target // every stage's, in order
+	stageOf []int    // by target: its stage
 	o       Options
 	res     *Result
 	emit    EventFunc
 	changed []bool // by target: whether its plan changes anything
+	cause   error  // a gate's failure, which stopped the release
 }
 
 // check validates the release, names the targets and rejects a release part a target does
@@ -175,6 +228,21 @@ type run struct {
 func (d *run) check(ctx context.Context) error {
 	if len(d.targets) == 0 {
 		return Errorf(ErrInvalid, "", "deploy", "no targets given")
+	}
+	seen := map[string]bool{}
+	for si, st := range d.stages {
+		if len(st.Targets) == 0 {
+			return Errorf(ErrInvalid, "", "deploy", "stage %d (%q) has no targets", si+1, st.Name)
+		}
+		if seen[st.Name] && st.Name != "" {
+			return Errorf(ErrInvalid, "", "deploy", "two stages are named %q", st.Name)
+		}
+		seen[st.Name] = true
+		for gi, g := range st.Gates {
+			if g.Check == nil {
+				return Errorf(ErrInvalid, "", "deploy", "gate %d of stage %q has no Check", gi+1, st.Name)
+			}
+		}
 	}
 	if err := d.r.Validate(); err != nil {
 		return err
@@ -187,6 +255,12 @@ func (d *run) check(ctx context.Context) error {
 		}
 		d.res.Targets[i].Target, names[i] = name, name
 	}
+	for i, name := range names {
+		if j := slices.Index(names, name); j < i {
+			return Errorf(ErrInvalid, name, "deploy", "the target is given twice (%s and %s): one release changes a target once",
+				d.place(j), d.place(i))
+		}
+	}
 	perTarget, err := unhonoured(ctx, d.o.Logger, d.r, d.targets, names)
 	for i, e := range perTarget {
 		d.res.Targets[i].Err = e
@@ -196,7 +270,7 @@ func (d *run) check(ctx context.Context) error {
 
 // plan plans every target with bounded concurrency; a failure is recorded on its target.
 func (d *run) plan(ctx context.Context) {
-	eachBounded(seq(len(d.targets)), d.o.Concurrency, func(i int) {
+	eachBounded(seq(len(d.targets)), d.o.Concurrency, func(i int, _ func()) {
 		tr := &d.res.Targets[i]
 		d.o.Logger.DebugContext(ctx, "planning", "target", tr.Target, "release", d.r.String())
 		p, err := guarded(ctx, d.o.Logger, tr.Target, "plan", func() (Plan, error) {
@@ -211,7 +285,7 @@ func (d *run) plan(ctx context.Context) {
 		})
 		if err != nil {
 			tr.Err = classifyCtx(ctx, tr.Target, "plan", err)
-			d.emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
+			d.emitFor(i, Event{Phase: PhaseFailed, Message: tr.Err.Error()})
 			return
 		}
 		tr.Plan, tr.Changed = p, d.changed[i]
@@ -219,19 +293,19 @@ func (d *run) plan(ctx context.Context) {
 		if d.changed[i] {
 			msg = "change planned"
 		}
-		d.emit(Event{Target: tr.Target, Phase: PhasePlan, Message: msg})
+		d.emitFor(i, Event{Phase: PhasePlan, Message: msg})
 	})
 }
 
-// apply applies the plans with bounded concurrency. The first failure cancels the other
-// applies, naming itself as the cause; a target that never started is marked cancelled. It
-// returns the indexes of the started targets in the order their applies started.
-func (d *run) apply(runCtx context.Context) []int {
+// apply applies the plans of stage si with bounded concurrency. The first failure cancels
+// the other applies, naming itself as the cause; a target that never started is marked
+// cancelled. It returns the indexes of the started targets in the order their applies started.
+func (d *run) apply(runCtx context.Context, si int) []int {
 	applyCtx, cancelApply := context.WithCancelCause(runCtx)
 	defer cancelApply(nil)
 	var orderMu sync.Mutex
 	var order []int
-	eachBounded(seq(len(d.targets)), d.o.Concurrency, func(i int) {
+	eachBounded(d.ofStage(si), d.o.Concurrency, func(i int, free func()) {
 		tr := &d.res.Targets[i]
 		orderMu.Lock()
 		if applyCtx.Err() != nil {
@@ -242,11 +316,11 @@ func (d *run) apply(runCtx context.Context) []int {
 		order = append(order, i)
 		orderMu.Unlock()
 		_, err := guarded(applyCtx, d.o.Logger, tr.Target, "apply", func() (struct{}, error) {
-			return struct{}{}, tr.Plan.Apply(applyCtx, d.emit.forTarget(tr.Target))
+			return struct{}{}, tr.Plan.Apply(applyCtx, d.targetEmit(i, free))
 		})
 		if err == nil {
 			tr.Applied = true
-			d.emit(Event{Target: tr.Target, Phase: PhaseDone, Message: "rolled out " + d.r.String()})
+			d.emitFor(i, Event{Phase: PhaseDone, Message: "rolled out " + d.r.String()})
 			return
 		}
 		var sf *siblingFailure
@@ -257,7 +331,7 @@ func (d *run) apply(runCtx context.Context) []int {
 			err = classifyCtx(runCtx, tr.Target, "apply", err)
 		}
 		tr.Err = err
-		d.emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: err.Error()})
+		d.emitFor(i, Event{Phase: PhaseFailed, Message: err.Error()})
 		if runCtx.Err() == nil {
 			cancelApply(&siblingFailure{tr.Target})
 		} else {
@@ -266,7 +340,7 @@ func (d *run) apply(runCtx context.Context) []int {
 	})
 	// Failed means a target failed or never started; a deadline that passes after every
 	// target succeeded changes nothing.
-	for i := range d.res.Targets {
+	for _, i := range d.ofStage(si) {
 		tr := &d.res.Targets[i]
 		if tr.Err == nil && !tr.Started {
 			detail := "not started because the deploy was cancelled"
@@ -280,24 +354,120 @@ func (d *run) apply(runCtx context.Context) []int {
 	return order
 }
 
-// rollback rolls back every started target whose plan changed something, the latest apply
-// to start first, and records how each rollback ended.
+// gates runs stage si's gates in order and returns the first failure.
+func (d *run) gates(ctx context.Context, si int) error {
+	st := &d.res.Stages[si]
+	for _, g := range d.stages[si].Gates {
+		emit := func(e Event) { e.ReleaseStage = st.Name; d.emit(e) }
+		gr := g.Run(ctx, emit)
+		st.Gates = append(st.Gates, gr)
+		if gr.Err != nil {
+			st.Err = gr.Err
+			d.emit(Event{Phase: PhaseFailed, ReleaseStage: st.Name, Message: gr.Err.Error()})
+			return gr.Err
+		}
+		d.emit(Event{Phase: PhaseGate, ReleaseStage: st.Name, Message: "gate " + gr.Name + " passed"})
+	}
+	return nil
+}
+
+// notStarted marks the targets of the stages that never started as cancelled, naming why.
+func (d *run) notStarted() {
+	why := "an earlier stage failed"
+	if d.cause != nil {
+		why = d.cause.Error()
+	}
+	for i := range d.res.Targets {
+		if tr := &d.res.Targets[i]; tr.Err == nil && !tr.Started {
+			tr.Err = Errorf(ErrCanceled, tr.Target, "apply", "stage %q not started: %s", d.stages[d.stageOf[i]].Name, why)
+		}
+	}
+}
+
+// err is the release's error: every target's, and the gate failure that stopped it.
+func (d *run) err() error {
+	err := joinErrs(d.res)
+	if d.cause != nil && !errors.Is(err, d.cause) {
+		return errors.Join(d.cause, err)
+	}
+	return err
+}
+
+// ofStage returns the indexes of stage si's targets.
+func (d *run) ofStage(si int) []int {
+	var out []int
+	for i, s := range d.stageOf {
+		if s == si {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// place names where target i is: its stage and position.
+func (d *run) place(i int) string {
+	if len(d.stages) == 1 {
+		return fmt.Sprintf("targets[%d]", i)
+	}
+	return fmt.Sprintf("stage %q", d.stages[d.stageOf[i]].Name)
+}
+
+// emitFor emits e as target i's.
+func (d *run) emitFor(i int, e Event) {
+	e.Target, e.ReleaseStage = d.res.Targets[i].Target, d.res.Targets[i].Stage
+	d.emit(e)
+}
+
+// targetEmit is what target i reports through: its name and stage filled in, and its slot
+// freed at its first wait.
+func (d *run) targetEmit(i int, free func()) EventFunc {
+	tr := &d.res.Targets[i]
+	return func(e Event) {
+		if e.Target == "" {
+			e.Target = tr.Target
+		}
+		e.ReleaseStage = tr.Stage
+		if e.Phase == PhaseWait {
+			free()
+		}
+		d.emit(e)
+	}
+}
+
+// rollback rolls back every started target whose plan changed something, stage by stage
+// from the latest (a stage starts its rollbacks once the later stage's have ended), the
+// latest apply to start first within a stage, and records how each rollback ended.
 func (d *run) rollback(ctx context.Context, order []int) {
-	reverse := slices.Clone(order)
-	slices.Reverse(reverse)
-	eachBounded(reverse, d.o.Concurrency, func(i int) {
+	for si := len(d.stages) - 1; si >= 0; si-- {
+		var reverse []int
+		for _, i := range slices.Backward(order) {
+			if d.stageOf[i] == si {
+				reverse = append(reverse, i)
+			}
+		}
+		d.rollbackStage(ctx, reverse)
+	}
+}
+
+// rollbackStage rolls back the targets of one stage, in the order given, concurrently.
+func (d *run) rollbackStage(ctx context.Context, reverse []int) {
+	eachBounded(reverse, d.o.Concurrency, func(i int, free func()) {
 		tr := &d.res.Targets[i]
 		if !d.changed[i] {
 			return
 		}
 		cause := tr.Err
-		if cause == nil {
+		switch {
+		case cause != nil:
+		case d.cause != nil:
+			cause = d.cause
+		default:
 			cause = fmt.Errorf("another target failed")
 		}
-		d.emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolling back"})
+		d.emitFor(i, Event{Phase: PhaseRollback, Message: "rolling back"})
 		d.o.Logger.InfoContext(ctx, "rolling back", "target", tr.Target, "cause", cause.Error())
 		_, rbErr := guarded(ctx, d.o.Logger, tr.Target, "rollback", func() (struct{}, error) {
-			return struct{}{}, tr.Plan.Rollback(ctx, d.emit.forTarget(tr.Target))
+			return struct{}{}, tr.Plan.Rollback(ctx, d.targetEmit(i, free))
 		})
 		tr.Applied = false
 		switch {
@@ -305,16 +475,16 @@ func (d *run) rollback(ctx context.Context, order []int) {
 			tr.Err = &Error{Kind: ErrSuperseded, Target: tr.Target, Op: "rollback",
 				Detail: "not rolled back: another writer changed the target after this deploy, and it is left as that writer set it",
 				Err:    fmt.Errorf("%w; %w", cause, rbErr)}
-			d.emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
+			d.emitFor(i, Event{Phase: PhaseFailed, Message: tr.Err.Error()})
 		case rbErr != nil:
 			tr.Err = &Error{Kind: ErrRollbackFailed, Target: tr.Target, Op: "rollback",
 				Detail: "the target may be left on the new release; fix it by hand",
 				Err:    fmt.Errorf("%w; then the rollback failed: %w", cause, rbErr)}
-			d.emit(Event{Target: tr.Target, Phase: PhaseFailed, Message: tr.Err.Error()})
+			d.emitFor(i, Event{Phase: PhaseFailed, Message: tr.Err.Error()})
 		default:
 			tr.RolledBack = true
 			tr.Err = &Error{Kind: ErrRolledBack, Target: tr.Target, Detail: "rolled back", Err: cause}
-			d.emit(Event{Target: tr.Target, Phase: PhaseRollback, Message: "rolled back"})
+			d.emitFor(i, Event{Phase: PhaseRollback, Message: "rolled back"})
 		}
 	})
 }
@@ -385,30 +555,23 @@ func joinErrs(res *Result) error {
 	return errors.Join(errs...)
 }
 
-// eachBounded runs f(i) for each i of order with at most limit calls at once, starting them
-// in order, and returns when every call has returned.
-func eachBounded(order []int, limit int, f func(i int)) {
+// eachBounded runs f(i, free) for each i of order with at most limit calls holding a slot at
+// once, starting them in order, and returns when every call has returned. A call gives its
+// slot up when it returns or calls free, whichever comes first.
+func eachBounded(order []int, limit int, f func(i int, free func())) {
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
 	for _, i := range order {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			f(i)
+			defer wg.Done()
+			free := sync.OnceFunc(func() { <-sem })
+			defer free()
+			f(i, free)
 		}()
 	}
 	wg.Wait()
-}
-
-// forTarget names target in the events that do not name one.
-func (f EventFunc) forTarget(target string) EventFunc {
-	return func(e Event) {
-		if e.Target == "" {
-			e.Target = target
-		}
-		f(e)
-	}
 }
 
 // serialise stamps events with the time and delivers them one at a time, until the returned

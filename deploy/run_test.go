@@ -22,7 +22,8 @@ type fakeTarget struct {
 	name        string
 	planErr     error
 	unchanged   bool
-	applyTime   time.Duration
+	work        time.Duration // API work before it waits, holding its slot; 0: it holds it throughout
+	applyTime   time.Duration // how long it waits (or works, when work is 0)
 	applyErr    error
 	rollbackErr error
 	panicIn     string     // "plan", "apply" or "rollback": panic there instead
@@ -96,15 +97,24 @@ func (p *fakePlan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	}
 	if t.inFlight != nil {
 		n := t.inFlight.Add(1)
-		defer t.inFlight.Add(-1)
 		for {
 			m := t.maxSeen.Load()
 			if n <= m || t.maxSeen.CompareAndSwap(m, n) {
 				break
 			}
 		}
+		if t.work > 0 {
+			time.Sleep(t.work)
+			t.inFlight.Add(-1)
+		} else {
+			defer t.inFlight.Add(-1)
+		}
 	}
-	emit.Emit(deploy.Event{Phase: deploy.PhaseWait, Message: "waiting", Counts: deploy.Counts{Desired: 2}})
+	if t.work > 0 {
+		emit.Emit(deploy.Event{Phase: deploy.PhaseWait, Message: "waiting", Counts: deploy.Counts{Desired: 2}})
+	} else {
+		emit.Emit(deploy.Event{Phase: deploy.PhaseApply, Message: "applying", Counts: deploy.Counts{Desired: 2}})
+	}
 	select {
 	case <-time.After(t.applyTime):
 	case <-ctx.Done():
@@ -360,6 +370,29 @@ func TestRunConcurrencyBoundAndSerialEvents(t *testing.T) {
 		}
 		if done != 10 {
 			t.Errorf("%d done events, want 10", done)
+		}
+	})
+}
+
+// The concurrency bound counts API work, not waits: a target's slot frees at its first wait
+// event, so ten targets that work 1 s and wait 60 s take about 64 s at Concurrency 3 (the
+// work in four rounds, the waits together), not the 4 × 61 s a bound on waits would make.
+func TestRunWaitsDoNotCountAgainstTheBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var inFlight, maxSeen atomic.Int32
+		var targets []deploy.Target
+		for i := range 10 {
+			targets = append(targets, &fakeTarget{name: fmt.Sprint("t", i), work: time.Second, applyTime: time.Minute, inFlight: &inFlight, maxSeen: &maxSeen})
+		}
+		start := time.Now()
+		if _, err := deploy.Run(t.Context(), rel, targets, &deploy.Options{Concurrency: 3}); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 64*time.Second {
+			t.Errorf("took %v of fake time, want 64s: waits ran one slot each", took)
+		}
+		if got := maxSeen.Load(); got != 3 {
+			t.Errorf("at most %d targets worked at once, want 3", got)
 		}
 	})
 }
