@@ -54,12 +54,12 @@ type StageResult struct {
 type TargetResult struct {
 	Target     string
 	Stage      string // the release stage it belongs to; "" for Run's one stage
-	Plan       Plan  // nil when planning failed
-	Changed    bool  // the plan would change something (Plan.Changed, asked once)
-	Started    bool  // Apply was called
-	Applied    bool  // Apply returned without error, and no rollback undid it
-	RolledBack bool  // Rollback ran and succeeded
-	Err        error // why this target did not end on the release, or nil
+	Plan       Plan   // nil when planning failed
+	Changed    bool   // the plan would change something (Plan.Changed, asked once)
+	Started    bool   // Apply was called
+	Applied    bool   // Apply returned without error, and no rollback undid it
+	RolledBack bool   // Rollback ran and succeeded
+	Err        error  // why this target did not end on the release, or nil
 }
 
 // Outcome says where a release ended, over all its targets.
