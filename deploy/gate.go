@@ -32,7 +32,8 @@ type Measurement struct {
 
 // Check measures whether the release may go on: a CloudWatch alarm's state, a metric against
 // a threshold, an HTTP answer, any Go function (package deploy/gate has those). An error is a
-// failure to measure, not a failing measurement: the Gate looks again.
+// failure to measure, not a failing measurement: the Gate looks again, unless it is
+// ErrInvalid or ErrAccessDenied, which no second look mends.
 type Check interface {
 	Name() string
 	Measure(ctx context.Context) (Measurement, error)
@@ -135,7 +136,10 @@ func (g Gate) Run(ctx context.Context, emit EventFunc) GateResult {
 		return poll.Look{Done: res.Verdict != ""}, nil
 	}
 	policy := poll.Policy{Interval: interval, Growth: 1, Jitter: -1, Max: interval, Transient: errLimit,
-		Classify: func(err error) (bool, bool) { var me errMeasure; return errors.As(err, &me), false }}
+		Classify: func(err error) (bool, bool) {
+			var me errMeasure
+			return errors.As(err, &me) && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrAccessDenied), false
+		}}
 	err := poll.Until(ctx, policy, look, nil)
 	var me errMeasure
 	switch {
@@ -146,6 +150,8 @@ func (g Gate) Run(ctx context.Context, emit EventFunc) GateResult {
 	case ctx.Err() != nil:
 		res.Verdict = ""
 		res.Err = ContextError(ctx.Err(), "", "gate "+name, fmt.Sprintf("after %d measurements", len(res.Measurements)))
+	case errors.As(err, &me) && (errors.Is(err, ErrInvalid) || errors.Is(err, ErrAccessDenied)):
+		res.Err = &Error{Kind: ErrGateFailed, Op: "gate " + name, Detail: "could not measure", Err: me.err}
 	case errors.As(err, &me):
 		res.Err = &Error{Kind: ErrGateFailed, Op: "gate " + name,
 			Detail: fmt.Sprintf("could not measure %d times in a row (ConsecutiveErrorLimit %d)", errLimit+1, errLimit), Err: me.err}

@@ -27,6 +27,8 @@ func (c *scriptedCheck) Measure(ctx context.Context) (deploy.Measurement, error)
 	switch s {
 	case "error":
 		return deploy.Measurement{}, errors.New("metric source unreachable")
+	case "denied":
+		return deploy.Measurement{}, deploy.Errorf(deploy.ErrAccessDenied, "", "measure", "the credentials need cloudwatch:GetMetricData")
 	case "hang":
 		<-ctx.Done()
 		return deploy.Measurement{}, ctx.Err()
@@ -58,6 +60,7 @@ func TestGateAnalysis(t *testing.T) {
 		{"errors within the limit are measured again", deploy.Gate{Count: 1, Interval: time.Minute}, []string{e, e, e, e, p}, deploy.Pass, 5, 4 * time.Minute, nil},
 		{"errors past the limit fail", deploy.Gate{Count: 1, Interval: time.Minute}, []string{e}, "", 5, 4 * time.Minute, deploy.ErrGateFailed},
 		{"the error limit is settable", deploy.Gate{Count: 1, Interval: time.Minute, ConsecutiveErrorLimit: 1}, []string{e}, "", 2, time.Minute, deploy.ErrGateFailed},
+		{"access denied fails at once", deploy.Gate{Count: 1, Interval: time.Minute}, []string{"denied"}, "", 1, 0, deploy.ErrAccessDenied},
 		{"a measurement resets the error count", deploy.Gate{Count: 2, Interval: time.Minute, ConsecutiveErrorLimit: 1}, []string{e, p, e, p}, deploy.Pass, 4, 3 * time.Minute, nil},
 	}
 	for _, tc := range tests {

@@ -19,9 +19,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 )
@@ -181,4 +184,11 @@ func SetSDKEnv(t testing.TB, endpoint string) {
 	} {
 		t.Setenv(k, v)
 	}
+}
+
+// CloudWatchQuery is a client option for CloudWatch clients talking to moto: moto answers
+// CloudWatch's query protocol but not RPC v2 CBOR, the SDK's default. The operations, their
+// inputs and outputs are the same in both; only the encoding differs.
+func CloudWatchQuery(o *cloudwatch.Options) {
+	o.Protocol = awsquery.New(cwschemas.GraniteServiceVersion20100801)
 }
