@@ -6,6 +6,7 @@ package poll
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -154,4 +155,28 @@ func (p Policy) jitter(d time.Duration) time.Duration {
 	}
 	f := 1 + p.Jitter*(2*rand.Float64()-1)
 	return time.Duration(float64(d) * f)
+}
+
+type persistentKey struct{}
+
+// Persistently returns ctx marked as a rollback's: it must not give up while it may still
+// succeed. Its waits take TransientFor's budget, and the targets give their SDK calls on it a
+// retryer without the client-side retry quota (awserr.PersistentRetryer).
+func Persistently(ctx context.Context) context.Context {
+	return context.WithValue(ctx, persistentKey{}, true)
+}
+
+// IsPersistent reports whether ctx was marked by Persistently.
+func IsPersistent(ctx context.Context) bool {
+	v, _ := ctx.Value(persistentKey{}).(bool)
+	return v
+}
+
+// TransientFor is the Policy.Transient of a wait that may give up after n transient errors
+// in a row: n, or no limit on a persistent context (the wait ends with the context).
+func TransientFor(ctx context.Context, n int) int {
+	if IsPersistent(ctx) {
+		return math.MaxInt
+	}
+	return n
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 // Rollback implements deploy.Plan: it runs RollbackCommands, with the previous release's
@@ -23,6 +24,7 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 		p.mu.Unlock()
 		return nil
 	}
+	ctx = poll.Persistently(ctx) // keep trying until the deadline
 	cmds := p.inFlight()
 	p.mu.Unlock()
 	if err := p.settle(ctx, cmds, emit); err != nil {

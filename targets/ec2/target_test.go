@@ -372,6 +372,41 @@ func TestCancelledBeforeInvocationsAreListedRollsBackWhatTheCommandWentTo(t *tes
 	}
 }
 
+// A rollback keeps trying through connection resets past what the client's retryer allows
+// (3 attempts a call): 15 resets of its SendCommand and 15 of its
+// CreateTags, and the fleet still ends back on v1, recorded so.
+func TestRollbackOutlastsTheClientsRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv()
+		ids := e.srv.Fleet(3, map[string]string{"app": "web", "stevedore:version": "v1"})
+		e.srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
+			if exported(t, inv.Commands)["STEVEDORE_FAILED_VERSION"] == "" && inv.InstanceID == ids[2] {
+				return ec2test.Outcome{Status: "Failed", Exit: 1, Duration: time.Second}
+			}
+			return ec2test.Outcome{Duration: time.Second}
+		})
+		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, RollbackCommands: rollbackScript, Strategy: ec2.AllAtOnce})
+		_, err := deploy.Run(context.Background(), deploy.Release{Version: "v2"}, []deploy.Target{tg}, &deploy.Options{OnEvent: func(ev deploy.Event) {
+			if ev.Phase == deploy.PhaseRollback && ev.Message == "rolling back" {
+				e.srv.Inject("SendCommand", ec2test.Fault{Reset: true, Times: 15})
+				e.srv.Inject("CreateTags", ec2test.Fault{Reset: true, Times: 15})
+			}
+		}})
+		if !errors.Is(err, deploy.ErrRolledBack) {
+			t.Fatalf("err = %v", err)
+		}
+		runs := e.srv.Ran()
+		if len(runs) != 2 || !cmp.Equal(ids, runs[1].Instances) {
+			t.Errorf("runs %+v; want the rollback on every instance", runs)
+		}
+		for _, id := range ids {
+			if v := e.srv.Tags(id)["stevedore:version"]; v != "v1" {
+				t.Errorf("%s recorded on %q", id, v)
+			}
+		}
+	})
+}
+
 func TestVerifyWavesStopAtTheFirstBadWave(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()

@@ -98,7 +98,7 @@ func (t *Target) waitTaskStopped(ctx context.Context, arn, op string) (*types.Ta
 		task = &out.Tasks[0]
 		return poll.Look{Done: aws.ToString(task.LastStatus) == "STOPPED"}, nil
 	}
-	policy := poll.Policy{Interval: t.c.opts.PollInterval, Max: MaxPollInterval, Transient: maxTransient, Classify: awserr.Classify}
+	policy := poll.Policy{Interval: t.c.opts.PollInterval, Max: MaxPollInterval, Transient: poll.TransientFor(ctx, maxTransient), Classify: awserr.Classify}
 	err := poll.Until(ctx, policy, look, func(err error, attempt int) {
 		t.log().WarnContext(ctx, "describe tasks failed; will poll again", "target", t.Name(), "err", err, "attempt", attempt)
 	})

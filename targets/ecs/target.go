@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/awserr"
 	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
@@ -195,3 +196,12 @@ var (
 // Honours says the ECS target honours every part of a release: images and environment by
 // container, secrets as valueFrom entries, the version in logs and events.
 func (t *Target) Honours() deploy.Parts { return deploy.AllParts }
+
+// callOpts are the options of a call on ctx: on a rollback's (poll.Persistently), a retryer
+// that draws on no client-side retry quota and keeps trying until ctx ends.
+func callOpts(ctx context.Context) []func(*ecs.Options) {
+	if !poll.IsPersistent(ctx) {
+		return nil
+	}
+	return []func(*ecs.Options){func(o *ecs.Options) { o.Retryer = awserr.PersistentRetryer() }}
+}

@@ -95,7 +95,13 @@ func (e *env) callTimes(op string) []time.Time {
 // serviceTD asks the fake, through the SDK, which revision the service runs.
 func (e *env) serviceTD(t *testing.T) string {
 	t.Helper()
-	out, err := e.client.DescribeServices(context.Background(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"web"}})
+	return e.serviceTDOf(t, "web")
+}
+
+// serviceTDOf returns the family:revision service runs (in cluster prod).
+func (e *env) serviceTDOf(t *testing.T, service string) string {
+	t.Helper()
+	out, err := e.client.DescribeServices(context.Background(), &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{service}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -294,7 +294,7 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 		}
 		return poll.Look{Done: done}, err
 	}
-	err := poll.Until(ctx, poll.Policy{Blocking: true, Transient: maxTransient, Classify: awserr.Classify}, look,
+	err := poll.Until(ctx, poll.Policy{Blocking: true, Transient: poll.TransientFor(ctx, maxTransient), Classify: awserr.Classify}, look,
 		func(err error, attempt int) {
 			t.log().WarnContext(ctx, "polling the service failed; will poll again", "target", t.Name(), "err", err, "attempt", attempt)
 		})

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/internal/awserr"
+	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 // TokenSource gives the bearer token for the next request and when it stops being valid
@@ -337,7 +338,8 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 			reauthed = true
 			continue
 		}
-		if !transient(err) || (!idempotent && !unprocessed(err)) || attempt+1 >= maxAttempts || ctx.Err() != nil {
+		spent := attempt+1 >= maxAttempts && !poll.IsPersistent(ctx) // a rollback's requests keep trying
+		if !transient(err) || (!idempotent && !unprocessed(err)) || spent || ctx.Err() != nil {
 			return nil, err
 		}
 		if err := sleep(ctx, backoff(attempt, err)); err != nil {

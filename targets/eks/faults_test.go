@@ -129,6 +129,47 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	}
 }
 
+// A rollback keeps trying past the client's six attempts a request: its first read of the
+// Deployment fails seven times over, and the Deployment still ends back on v1.
+func TestRollbackOutlastsTheClientsRetries(t *testing.T) {
+	k := newKube(t)
+	k.deployWorkload(Deployment, "web", registry+"web:v1", 1)
+	var mu sync.Mutex
+	failing := 0
+	c := connect(t, nil, func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			fail := failing > 0 && r.URL.Query().Get("watch") == ""
+			if fail {
+				failing--
+			}
+			mu.Unlock()
+			if fail {
+				return answer(r, 503, nil, `{"kind":"Status","reason":"ServiceUnavailable","message":"etcd leader changed"}`), nil
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	tg := New(c, Deployment, k.ns, "web", &Options{PollInterval: 100 * time.Millisecond})
+	ctx := t.Context()
+	p, err := tg.Plan(ctx, deploy.Release{Images: map[string]string{"app": registry + "web:v2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	failing = maxAttempts + 1
+	mu.Unlock()
+	if err := p.Rollback(ctx, nil); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	if img := k.get(tg).Get("spec.template.spec.containers.0.image").String(); img != registry+"web:v1" {
+		t.Errorf("image %s after the rollback", img)
+	}
+}
+
 // A server that keeps failing fails the rollout, classified.
 func TestPersistentServerErrorsFail(t *testing.T) {
 	k := newKube(t)

@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 // Annotations kubectl rollout undo keeps from the Deployment instead of copying them from
@@ -43,6 +44,7 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	if !applied || done {
 		return nil
 	}
+	ctx = poll.Persistently(ctx) // keep trying until the deadline
 	if err := p.rollback(ctx, superseded, written, emit); err != nil {
 		return err
 	}
@@ -135,7 +137,7 @@ func (p *Plan) undoDeployment(ctx context.Context, raw []byte) ([]byte, bool, er
 	for attempt := 0; ; attempt++ {
 		out, done, err := p.undoOnce(ctx, raw)
 		raw = nil // a retry reads again
-		if err == nil || !transient(err) || attempt+1 >= maxTransientWrites {
+		if err == nil || !transient(err) || attempt+1 >= poll.TransientFor(ctx, maxTransientWrites) {
 			return out, done, err
 		}
 		p.t.log.DebugContext(ctx, "the undo failed transiently; reading the deployment again", "target", p.t.Name(), "err", err)

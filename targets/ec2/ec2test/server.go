@@ -235,13 +235,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.PS.ServeHTTP(w, r) // Parameter Store
 			return
 		}
-		if f := s.log.Record(op, body); f != nil {
+		f := s.log.Record(op, body)
+		if f != nil && !f.Lost {
 			f.Write(w)
 			return
 		}
 		s.mu.Lock()
 		out, err := h(s, body)
 		s.mu.Unlock()
+		if f != nil { // Lost: done, and the answer never arrives
+			f.Write(w)
+			return
+		}
 		awsfake.Answer(w, out, err)
 		return
 	}
@@ -252,6 +257,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op := form.Get("Action")
 	if f := s.log.Record(op, body); f != nil {
+		if f.Reset || f.Lost {
+			f.Write(w) // (a Lost EC2 call is not carried out either)
+			return
+		}
 		st := f.Status
 		if st == 0 {
 			st = 400
