@@ -137,6 +137,8 @@ func (p *Plan) await(ctx context.Context, c sent, emit deploy.EventFunc) (Summar
 		delete(p.inflight, id)
 		p.mu.Unlock()
 	}()
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseWait, Counts: deploy.Counts{Desired: len(c.Instances)},
+		Message: fmt.Sprintf("%s command %s sent to %d instances", c.Kind, id, len(c.Instances))})
 	var (
 		last    deploy.Counts
 		summary Summary

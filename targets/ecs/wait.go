@@ -225,6 +225,16 @@ func (t *Target) waitStable(ctx context.Context, w Want, phase deploy.Phase, emi
 		t.log().DebugContext(ctx, "waiting for a lifecycle stage needs the service-deployment API; waiting until the service is stable",
 			"target", t.Name(), "until", string(w.Until))
 	}
+	// Said at once, before the first observation: a release frees this target's concurrency
+	// slot at its first wait event, and the cluster's poller may be busy with others.
+	msg := "waiting for " + shortTD(want)
+	if w.Deployment != "" {
+		msg = op + " (service deployment " + shortARN(w.Deployment) + ")"
+		if !w.RollingBack {
+			msg = "waiting for service deployment " + shortARN(w.Deployment) + " to " + shortTD(want)
+		}
+	}
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: msg})
 	sub, cancel := t.c.poller.subscribe(ctx, t.service, w.Deployment)
 	defer cancel()
 	var (
