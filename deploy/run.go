@@ -33,6 +33,14 @@ type Options struct {
 	DryRun bool
 	// DisableRollback leaves a failed deploy as it is.
 	DisableRollback bool
+	// ReleaseID names this run in leases, the journal and the report; "" means a random one.
+	ReleaseID string
+	// Lock, when set, leases every target before planning and holds the leases to the end
+	// (see LockOptions).
+	Lock *LockOptions
+	// Journal, when set, records where the release stands before each change, so that
+	// Recover can finish or undo it if this process dies.
+	Journal Journal
 }
 
 // Result says what happened to each target, in the order the targets were given (stage by
@@ -156,6 +164,12 @@ func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*
 	if o.RollbackTimeout <= 0 {
 		o.RollbackTimeout = DefaultRollbackTimeout
 	}
+	if o.ReleaseID == "" {
+		o.ReleaseID = newReleaseID()
+	}
+	if o.Lock != nil && o.Lock.Locker == nil {
+		return &Result{}, Errorf(ErrInvalid, "", "deploy", "Options.Lock has no Locker")
+	}
 	d := &run{r: r, stages: stages, o: o, res: &Result{}}
 	for si, st := range stages {
 		d.res.Stages = append(d.res.Stages, StageResult{Name: st.Name})
@@ -179,35 +193,96 @@ func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*
 		runCtx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
+	runCtx, cancelRun := context.WithCancelCause(runCtx)
+	defer cancelRun(nil)
+	if o.Lock != nil && !o.DryRun {
+		var lostOnce sync.Once
+		err := d.lockAll(runCtx, func(err error) {
+			lostOnce.Do(func() {
+				d.setCause(err)
+				d.emit(Event{Phase: PhaseFailed, Message: err.Error()})
+				cancelRun(err)
+			})
+		})
+		if err != nil {
+			return d.res, err
+		}
+		defer d.unlockAll(ctx)
+	}
 	// Plan everything first: nothing changes unless every target can be planned.
 	d.plan(runCtx)
 	if err := joinErrs(d.res); err != nil || o.DryRun {
 		return d.res, err
 	}
+	d.inFlight(runCtx)
+	if err := joinErrs(d.res); err != nil {
+		return d.res, err
+	}
+	if err := d.startJournal(runCtx); err != nil {
+		return d.res, err
+	}
 	var order []int
 	for si := range stages {
 		d.res.Stages[si].Started = true
+		if err := d.journal(runCtx, "", func(r *Record) { r.Stages[si].Started = true }); err != nil {
+			d.setCause(err)
+			break
+		}
 		order = append(order, d.apply(runCtx, si)...)
-		if anyErr(d.res) {
+		if anyErr(d.res) || d.getCause() != nil {
 			break
 		}
 		if err := d.gates(runCtx, si); err != nil {
-			d.cause = err
+			d.setCause(err)
 			break
 		}
 	}
-	if !anyErr(d.res) && d.cause == nil {
+	if !anyErr(d.res) && d.getCause() == nil {
+		d.finishJournal(ctx)
 		return d.res, nil
 	}
 	d.notStarted()
 	if o.DisableRollback {
+		d.finishJournal(ctx)
 		return d.res, d.err()
 	}
 	// Roll back on a context of its own: the deploy's may be cancelled or past its deadline.
 	rbCtx, cancelRB := context.WithTimeout(context.WithoutCancel(ctx), o.RollbackTimeout)
 	defer cancelRB()
 	d.rollback(rbCtx, order)
+	d.finishJournal(ctx)
 	return d.res, d.err()
+}
+
+// setCause records what stopped the release when no target failed: a gate, a lost lease.
+func (d *run) setCause(err error) {
+	d.causeMu.Lock()
+	defer d.causeMu.Unlock()
+	if d.cause == nil {
+		d.cause = err
+	}
+}
+
+func (d *run) getCause() error {
+	d.causeMu.Lock()
+	defer d.causeMu.Unlock()
+	return d.cause
+}
+
+// finishJournal marks the release done, with its outcome.
+func (d *run) finishJournal(ctx context.Context) {
+	out := d.res.Outcome()
+	if err := d.journal(ctx, "done", func(r *Record) { r.Done, r.Outcome = true, out }); err != nil {
+		d.o.Logger.WarnContext(ctx, "could not mark the release done in the journal; Recover will find it finished", "err", err)
+	}
+}
+
+// who names this runner.
+func (d *run) who() string {
+	if d.o.Lock != nil && d.o.Lock.Who != "" {
+		return d.o.Lock.Who
+	}
+	return whoAmI()
 }
 
 // run is one call of RunStages: its inputs, and the result its phases fill in.
@@ -219,8 +294,13 @@ type run struct {
 	o       Options
 	res     *Result
 	emit    EventFunc
-	changed []bool // by target: whether its plan changes anything
-	cause   error  // a gate's failure, which stopped the release
+	changed []bool   // by target: whether its plan changes anything
+	names   []string // by target: its name
+	ls      *leases
+	jr      *journaler
+
+	causeMu sync.Mutex
+	cause   error // what stopped the release when no target failed: a gate, a lost lease
 }
 
 // check validates the release, names the targets and rejects a release part a target does
@@ -255,6 +335,7 @@ func (d *run) check(ctx context.Context) error {
 		}
 		d.res.Targets[i].Target, names[i] = name, name
 	}
+	d.names = names
 	for i, name := range names {
 		if j := slices.Index(names, name); j < i {
 			return Errorf(ErrInvalid, name, "deploy", "the target is given twice (%s and %s): one release changes a target once",
@@ -315,12 +396,18 @@ func (d *run) apply(runCtx context.Context, si int) []int {
 		tr.Started = true
 		order = append(order, i)
 		orderMu.Unlock()
-		_, err := guarded(applyCtx, d.o.Logger, tr.Target, "apply", func() (struct{}, error) {
-			return struct{}{}, tr.Plan.Apply(applyCtx, d.targetEmit(i, free))
-		})
+		err := d.journalTarget(applyCtx, i, StateApplying, "apply "+tr.Target, nil)
+		if err == nil {
+			_, err = guarded(applyCtx, d.o.Logger, tr.Target, "apply", func() (struct{}, error) {
+				return struct{}{}, tr.Plan.Apply(applyCtx, d.targetEmit(applyCtx, i, free))
+			})
+		}
 		if err == nil {
 			tr.Applied = true
 			d.emitFor(i, Event{Phase: PhaseDone, Message: "rolled out " + d.r.String()})
+			if jerr := d.journalTarget(applyCtx, i, StateApplied, "", nil); jerr != nil {
+				d.o.Logger.WarnContext(applyCtx, "could not write the journal", "target", tr.Target, "err", jerr)
+			}
 			return
 		}
 		var sf *siblingFailure
@@ -332,6 +419,9 @@ func (d *run) apply(runCtx context.Context, si int) []int {
 		}
 		tr.Err = err
 		d.emitFor(i, Event{Phase: PhaseFailed, Message: err.Error()})
+		if jerr := d.journalTarget(applyCtx, i, StateFailed, "", err); jerr != nil {
+			d.o.Logger.WarnContext(applyCtx, "could not write the journal", "target", tr.Target, "err", jerr)
+		}
 		if runCtx.Err() == nil {
 			cancelApply(&siblingFailure{tr.Target})
 		} else {
@@ -358,6 +448,9 @@ func (d *run) apply(runCtx context.Context, si int) []int {
 func (d *run) gates(ctx context.Context, si int) error {
 	st := &d.res.Stages[si]
 	for _, g := range d.stages[si].Gates {
+		if err := d.journal(ctx, "gate "+g.Check.Name(), nil); err != nil {
+			return err
+		}
 		emit := func(e Event) { e.ReleaseStage = st.Name; d.emit(e) }
 		gr := g.Run(ctx, emit)
 		st.Gates = append(st.Gates, gr)
@@ -374,8 +467,8 @@ func (d *run) gates(ctx context.Context, si int) error {
 // notStarted marks the targets of the stages that never started as cancelled, naming why.
 func (d *run) notStarted() {
 	why := "an earlier stage failed"
-	if d.cause != nil {
-		why = d.cause.Error()
+	if c := d.getCause(); c != nil {
+		why = c.Error()
 	}
 	for i := range d.res.Targets {
 		if tr := &d.res.Targets[i]; tr.Err == nil && !tr.Started {
@@ -387,8 +480,8 @@ func (d *run) notStarted() {
 // err is the release's error: every target's, and the gate failure that stopped it.
 func (d *run) err() error {
 	err := joinErrs(d.res)
-	if d.cause != nil && !errors.Is(err, d.cause) {
-		return errors.Join(d.cause, err)
+	if c := d.getCause(); c != nil && !errors.Is(err, c) {
+		return errors.Join(c, err)
 	}
 	return err
 }
@@ -418,9 +511,9 @@ func (d *run) emitFor(i int, e Event) {
 	d.emit(e)
 }
 
-// targetEmit is what target i reports through: its name and stage filled in, and its slot
-// freed at its first wait.
-func (d *run) targetEmit(i int, free func()) EventFunc {
+// targetEmit is what target i reports through: its name and stage filled in, its slot freed
+// at its first wait, and its plan's snapshot written to the journal whenever it changed.
+func (d *run) targetEmit(ctx context.Context, i int, free func()) EventFunc {
 	tr := &d.res.Targets[i]
 	return func(e Event) {
 		if e.Target == "" {
@@ -430,6 +523,7 @@ func (d *run) targetEmit(i int, free func()) EventFunc {
 		if e.Phase == PhaseWait {
 			free()
 		}
+		d.journalSnapshot(ctx, i)
 		d.emit(e)
 	}
 }
@@ -459,17 +553,29 @@ func (d *run) rollbackStage(ctx context.Context, reverse []int) {
 		cause := tr.Err
 		switch {
 		case cause != nil:
-		case d.cause != nil:
-			cause = d.cause
+		case d.getCause() != nil:
+			cause = d.getCause()
 		default:
 			cause = fmt.Errorf("another target failed")
 		}
 		d.emitFor(i, Event{Phase: PhaseRollback, Message: "rolling back"})
+		if err := d.journalTarget(ctx, i, StateRollingBack, "rollback "+tr.Target, tr.Err); err != nil {
+			d.o.Logger.WarnContext(ctx, "could not write the journal; rolling back regardless", "target", tr.Target, "err", err)
+		}
 		d.o.Logger.InfoContext(ctx, "rolling back", "target", tr.Target, "cause", cause.Error())
 		_, rbErr := guarded(ctx, d.o.Logger, tr.Target, "rollback", func() (struct{}, error) {
-			return struct{}{}, tr.Plan.Rollback(ctx, d.targetEmit(i, free))
+			return struct{}{}, tr.Plan.Rollback(ctx, d.targetEmit(ctx, i, free))
 		})
 		tr.Applied = false
+		state := StateRolledBack
+		if rbErr != nil {
+			state = StateRollbackFailed
+		}
+		defer func() {
+			if err := d.journalTarget(ctx, i, state, "", tr.Err); err != nil {
+				d.o.Logger.WarnContext(ctx, "could not write the journal", "target", tr.Target, "err", err)
+			}
+		}()
 		switch {
 		case rbErr != nil && errors.Is(rbErr, ErrSuperseded):
 			tr.Err = &Error{Kind: ErrSuperseded, Target: tr.Target, Op: "rollback",

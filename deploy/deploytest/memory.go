@@ -124,8 +124,10 @@ func (p *memoryPlan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	p.mu.Lock()
 	p.snap.Applied = true // set before the change: a crash right after must roll back
 	p.mu.Unlock()
+	// Said before the change, with the snapshot already saying so: a release's journal
+	// writes the snapshot as the event passes, so the change is on record before it is made.
+	emit.Emit(deploy.Event{Target: p.t.Name(), Phase: deploy.PhaseApply, Message: "setting " + p.snap.Want})
 	p.t.m.set(p.t.service, p.snap.Want)
-	emit.Emit(deploy.Event{Target: p.t.Name(), Phase: deploy.PhaseApply, Message: "set " + p.snap.Want})
 	return p.wait(ctx, p.snap.Want, emit)
 }
 
@@ -158,8 +160,8 @@ func (p *memoryPlan) Rollback(ctx context.Context, emit deploy.EventFunc) error 
 	if !applied {
 		return nil
 	}
+	emit.Emit(deploy.Event{Target: p.t.Name(), Phase: deploy.PhaseRollback, Message: "setting " + p.snap.Observed})
 	p.t.m.set(p.t.service, p.snap.Observed)
-	emit.Emit(deploy.Event{Target: p.t.Name(), Phase: deploy.PhaseRollback, Message: "set " + p.snap.Observed})
 	return p.wait(ctx, p.snap.Observed, emit)
 }
 

@@ -1,0 +1,39 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+)
+
+func lockedErr(key string, h *deploy.Holder) error {
+	return &deploy.Error{Kind: deploy.ErrLocked, Target: key, Op: "lock", Err: &deploy.LockedError{Key: key, Holder: h}}
+}
+
+func lostErr(key string, now *deploy.Holder) error {
+	detail := "the lease is gone"
+	if now != nil {
+		detail = "the lease is now held by " + now.String()
+	}
+	return deploy.Errorf(deploy.ErrLockLost, key, "renew lease", "%s", detail)
+}
+
+func supersededErr(key string, by *deploy.Holder) error {
+	return deploy.Errorf(deploy.ErrSuperseded, key, "renew lease", "%s asked this release to yield", by.String())
+}
+
+// decodeRecord reads a journal record, checking its version.
+func decodeRecord(b []byte) (*deploy.Record, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var r deploy.Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("a journal record that is not JSON: %w", err)
+	}
+	if r.Version != deploy.RecordVersion {
+		return nil, deploy.Errorf(deploy.ErrInvalid, "", "read the journal", "record %s has version %d; this stevedore reads version %d", r.ID, r.Version, deploy.RecordVersion)
+	}
+	return &r, nil
+}
