@@ -21,7 +21,7 @@ func (d *run) startJournal(ctx context.Context) error {
 	if d.o.Journal == nil {
 		return nil
 	}
-	jr := &journaler{j: d.o.Journal, rec: Record{Version: RecordVersion, ID: d.o.ReleaseID, Release: d.r.String(), Who: d.who(),
+	jr := &journaler{j: d.o.Journal, rec: Record{Version: RecordVersion, ID: d.o.ReleaseID, Release: d.desc, Who: d.who(),
 		Started: time.Now(), Step: "apply"}}
 	for si, st := range d.stages {
 		jr.rec.Stages = append(jr.rec.Stages, RecordStage{Name: st.Name})

@@ -61,7 +61,7 @@ func (d *run) lockAll(ctx context.Context, lost func(error)) error {
 		o.Who = whoAmI()
 	}
 	d.ls = &leases{o: o, held: map[string]Lease{},
-		holder: Holder{ID: d.o.ReleaseID, Who: o.Who, Release: d.r.String(), Since: time.Now()}}
+		holder: Holder{ID: d.o.ReleaseID, Who: o.Who, Release: d.desc, Since: time.Now()}}
 	// The heartbeat starts first: the leases taken are renewed while the others are waited for.
 	hctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	d.ls.stop, d.ls.done = stop, make(chan struct{})

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func ours(rec *Record, byName map[string]Target) bool {
 // recoverOne recovers one release: a run made of the record, its plans restored.
 func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]Target, o RecoverOptions) (*Result, error) {
 	d := &run{o: Options{Logger: LoggerOrDiscard(o.Logger), Concurrency: o.Concurrency, RollbackTimeout: o.RollbackTimeout,
-		ReleaseID: rec.ID, Lock: o.Lock, Journal: j}, res: &Result{}}
+		ReleaseID: "recover-" + newReleaseID(), Lock: o.Lock, Journal: j}, res: &Result{}}
 	if d.o.Concurrency <= 0 {
 		d.o.Concurrency = 4
 	}
@@ -110,7 +111,7 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 	var closeEmit func()
 	d.emit, closeEmit = serialise(o.OnEvent, d.o.Logger)
 	defer closeEmit()
-	d.r = Release{} // only its description is on record
+	d.desc = "recovery of release " + rec.ID
 	d.jr = &journaler{j: j, rec: *rec}
 	var order, applying []int
 	failed := false
@@ -137,8 +138,8 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 			switch rt.State {
 			case StateApplying:
 				applying = append(applying, i)
-			case StateFailed, StateRollingBack, StateRollbackFailed:
-				failed = true
+			case StateFailed, StateRollingBack, StateRolledBack, StateRollbackFailed:
+				failed = true // the release had failed: resuming it makes no sense
 			}
 			d.res.Targets = append(d.res.Targets, tr)
 		}
@@ -161,7 +162,7 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 			return d.res, d.notFinished(rec)
 		}
 	}
-	d.setCause(fmt.Errorf("recovering release %s (%s) of %s, by %s", rec.ID, rec.Release, rec.Who, o.Policy))
+	d.setCause(fmt.Errorf("recovering release %s (%s, begun by %s): %s", rec.ID, cmp.Or(rec.Release, "no description"), cmp.Or(rec.Who, "an unknown runner"), o.Policy))
 	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.RollbackTimeout)
 	defer cancel()
 	d.rollback(rbCtx, order)

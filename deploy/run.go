@@ -170,7 +170,7 @@ func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*
 	if o.Lock != nil && o.Lock.Locker == nil {
 		return &Result{}, Errorf(ErrInvalid, "", "deploy", "Options.Lock has no Locker")
 	}
-	d := &run{r: r, stages: stages, o: o, res: &Result{}}
+	d := &run{r: r, stages: stages, o: o, res: &Result{}, desc: r.String()}
 	for si, st := range stages {
 		d.res.Stages = append(d.res.Stages, StageResult{Name: st.Name})
 		for _, t := range st.Targets {
@@ -296,6 +296,7 @@ type run struct {
 	emit    EventFunc
 	changed []bool   // by target: whether its plan changes anything
 	names   []string // by target: its name
+	desc    string   // what the release is, for leases and the journal
 	ls      *leases
 	jr      *journaler
 

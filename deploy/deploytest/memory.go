@@ -37,6 +37,9 @@ func (m *Memory) Image(service string) string {
 	return m.services[service]
 }
 
+// Set makes service run image, creating it if need be: a test's setup, or another writer.
+func (m *Memory) Set(service, image string) { m.set(service, image) }
+
 func (m *Memory) set(service, image string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
