@@ -18,7 +18,9 @@ func lockOpts(s *store.Memory, policy deploy.LockPolicy, who string) *deploy.Opt
 	return &deploy.Options{ReleaseID: who, Lock: &deploy.LockOptions{Locker: s, Policy: policy, Who: who, TTL: time.Minute, Wait: 30 * time.Minute}}
 }
 
-func imageRelease(img string) deploy.Release { return deploy.Release{Images: map[string]string{"": img}} }
+func imageRelease(img string) deploy.Release {
+	return deploy.Release{Images: map[string]string{"": img}}
+}
 
 // Two releases of one service at once: with LockWait the second waits for the first's lease
 // and applies after it; only one applies at a time, and each ends on its own release in turn.
