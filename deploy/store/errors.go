@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 )
@@ -21,6 +23,16 @@ func lostErr(key string, now *deploy.Holder) error {
 
 func supersededErr(key string, by *deploy.Holder) error {
 	return deploy.Errorf(deploy.ErrSuperseded, key, "renew lease", "%s asked this release to yield", by.String())
+}
+
+// sortRecords orders records oldest first (by start, then ID).
+func sortRecords(rs []*deploy.Record) {
+	slices.SortFunc(rs, func(a, b *deploy.Record) int {
+		if c := a.Started.Compare(b.Started); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 }
 
 // decodeRecord reads a journal record, checking its version.

@@ -116,6 +116,7 @@ func (m *Memory) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
 			out = append(out, r)
 		}
 	}
+	sortRecords(out)
 	return out, nil
 }
 
