@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { mototest.Main(m) }
 
 // TestMotoConformance runs each call moto implements the way the target makes it:
 // DescribeInstances by tags and by IDs, SendCommand (by tags and by IDs, with the
-// base64 preamble), ListCommands, GetCommandInvocation, CreateTags and Parameter Store
+// base64 preamble), ListCommands (by ID, and by Status), GetCommandInvocation, CreateTags and Parameter Store
 // records. moto has no ListCommandInvocations, CancelCommand or DescribeInstanceInformation,
 // so the rollout as a whole runs against the in-process fake.
 func TestMotoConformance(t *testing.T) {
@@ -89,6 +89,12 @@ func TestMotoConformance(t *testing.T) {
 				t.Errorf("moto's invocation reads as %+v", r)
 			}
 		}
+	}
+
+	// The plan's look for commands in progress: ListCommands filtered by Status (moto's
+	// commands end at once, so none is).
+	if busy, err := byTag.inFlight(ctx, ids); err != nil || busy != "" {
+		t.Errorf("inFlight: %q, %v", busy, err)
 	}
 
 	// Records: tags (CreateTags, read back by DescribeInstances) and Parameter Store.

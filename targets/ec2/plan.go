@@ -39,7 +39,8 @@ type Plan struct {
 	previous  map[string]*recorded // by instance
 	limits    limits
 
-	restored bool // made by Restore: its Apply resumes waiting, sending nothing
+	restored bool   // made by Restore: its Apply resumes waiting, sending nothing
+	busy     string // a command in progress on the fleet when the plan was made
 
 	mu         sync.Mutex
 	touched    map[string]bool // instances a deploy command may have changed
@@ -47,6 +48,53 @@ type Plan struct {
 	done       []string        // instances the release succeeded on so far, sorted
 	failed     []Result        // instances the release failed on so far (deploy or verify)
 	rolledBack bool            // Rollback finished: a second one has nothing to do
+}
+
+// InFlight implements deploy.InFlighter: a command that was running on the fleet when the
+// plan was made (another deploy's, or a release that died), or "".
+func (p *Plan) InFlight() string { return p.busy }
+
+var _ deploy.InFlighter = (*Plan)(nil)
+
+// inFlight finds a command in progress on any of ids: one ListCommands page of the commands
+// InProgress (50), their InstanceIds, and for a command sent by tags one page of its
+// invocations.
+func (t *Target) inFlight(ctx context.Context, ids []string) (string, error) {
+	out, err := t.ssm.ListCommands(ctx, &ssm.ListCommandsInput{MaxResults: aws.Int32(50),
+		Filters: []ssmtypes.CommandFilter{{Key: ssmtypes.CommandFilterKeyStatus, Value: aws.String("InProgress")}}})
+	if err != nil {
+		return "", awserr.WrapHints(t.Name(), "list commands in progress", err, awserr.Hints{deploy.ErrAccessDenied: "the credentials need ssm:ListCommands"})
+	}
+	for _, c := range out.Commands {
+		on := c.InstanceIds
+		if len(on) == 0 && len(c.Targets) > 0 {
+			invs, err := t.ssm.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{CommandId: c.CommandId, MaxResults: aws.Int32(50)})
+			if err != nil {
+				return "", awserr.Wrap(t.Name(), "list invocations of command "+aws.ToString(c.CommandId), err, "")
+			}
+			for _, inv := range invs.CommandInvocations {
+				on = append(on, aws.ToString(inv.InstanceId))
+			}
+		}
+		n := 0
+		for _, id := range on {
+			if slices.Contains(ids, id) {
+				n++
+			}
+		}
+		if n > 0 {
+			what := fmt.Sprintf("command %s (%s", aws.ToString(c.CommandId), aws.ToString(c.DocumentName))
+			if s := aws.ToString(c.Comment); s != "" {
+				what += ": " + s
+			}
+			what += fmt.Sprintf(") running on %d of the fleet's instances", n)
+			if c.RequestedDateTime != nil {
+				what += " since " + c.RequestedDateTime.UTC().Format(time.RFC3339)
+			}
+			return what, nil
+		}
+	}
+	return "", nil
 }
 
 // Instances returns every instance the plan found, including the ones left out.
@@ -174,6 +222,9 @@ func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error
 		if prev := p.previous[p.instances[i].ID]; prev != nil {
 			p.instances[i].PreviousVersion = prev.Version
 		}
+	}
+	if p.busy, err = t.inFlight(ctx, p.usable); err != nil {
+		return nil, err
 	}
 	p.limits = rolloutLimits(len(p.usable), t.opts.Strategy, t.opts.MinHealthy)
 	t.log.DebugContext(ctx, "planned", "target", t.Name(), "instances", len(ids), "usable", len(p.usable), "batch", p.limits.batch, "allowed_failures", p.limits.allowed)

@@ -33,6 +33,9 @@ type env struct {
 	ec2    *awsec2.Client
 	mu     sync.Mutex
 	events []deploy.Event
+	// atApply, when set, runs once as Apply begins (after the plan): faults meant for the
+	// rollout are injected there.
+	atApply func()
 }
 
 func newEnv() *env {
@@ -47,7 +50,18 @@ func (e *env) target(f ec2.Fleet, o ec2.Options) *ec2.Target { return ec2.New(e.
 func (e *env) run(t *testing.T, tg *ec2.Target, version string) (*deploy.Result, error) {
 	t.Helper()
 	return deploy.Run(context.Background(), deploy.Release{Version: version, Images: map[string]string{"": "registry.example.com/app:" + version}},
-		[]deploy.Target{tg}, &deploy.Options{OnEvent: func(ev deploy.Event) { e.mu.Lock(); e.events = append(e.events, ev); e.mu.Unlock() }})
+		[]deploy.Target{tg}, &deploy.Options{OnEvent: func(ev deploy.Event) {
+			e.mu.Lock()
+			e.events = append(e.events, ev)
+			f := e.atApply
+			if ev.Phase == deploy.PhaseApply {
+				e.atApply = nil
+			}
+			e.mu.Unlock()
+			if f != nil && ev.Phase == deploy.PhaseApply {
+				f()
+			}
+		}})
 }
 
 func (e *env) messages() string {
@@ -272,8 +286,10 @@ func TestThrottlingIsRetried(t *testing.T) {
 		e.srv.Fleet(4, map[string]string{"app": "web"})
 		e.srv.Inject("DescribeInstances", ec2test.Fault{Code: "RequestLimitExceeded", Status: 503, Times: 2})
 		e.srv.Inject("DescribeInstanceInformation", ec2test.Fault{Code: "ThrottlingException", Times: 2})
-		e.srv.Inject("ListCommands", ec2test.Fault{Code: "ThrottlingException", Times: 12})
-		e.srv.Inject("ListCommandInvocations", ec2test.Fault{Code: "ThrottlingException", Times: 5})
+		e.atApply = func() {
+			e.srv.Inject("ListCommands", ec2test.Fault{Code: "ThrottlingException", Times: 12})
+			e.srv.Inject("ListCommandInvocations", ec2test.Fault{Code: "ThrottlingException", Times: 5})
+		}
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, Strategy: ec2.HalfAtATime})
 		if _, err := e.run(t, tg, "v2"); err != nil {
 			t.Fatalf("%v\n%s", err, e.messages())
@@ -293,8 +309,10 @@ func TestConnectionResetsAreRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv()
 		e.srv.Fleet(4, map[string]string{"app": "web"})
-		e.srv.Inject("ListCommands", ec2test.Fault{Reset: true, Times: 6})
-		e.srv.Inject("ListCommandInvocations", ec2test.Fault{Reset: true, Times: 3})
+		e.atApply = func() {
+			e.srv.Inject("ListCommands", ec2test.Fault{Reset: true, Times: 6})
+			e.srv.Inject("ListCommandInvocations", ec2test.Fault{Reset: true, Times: 3})
+		}
 		tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, Strategy: ec2.HalfAtATime})
 		if _, err := e.run(t, tg, "v2"); err != nil {
 			t.Fatalf("%v\n%s", err, e.messages())

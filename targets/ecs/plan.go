@@ -3,7 +3,9 @@ package ecs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -38,6 +40,27 @@ type Plan struct {
 	superseded    bool   // the wait saw another writer replace this deploy's deployment
 	ecsRolledBack bool   // the wait saw ECS roll the service back by itself
 }
+
+// InFlight implements deploy.InFlighter: the rollout the service was in when the plan was
+// made (another tool's, or a release that died), or "".
+func (p *Plan) InFlight() string {
+	svc := p.observed
+	for _, d := range svc.Deployments {
+		if aws.ToString(d.Status) == "PRIMARY" && d.RolloutState == types.DeploymentRolloutStateInProgress {
+			what := fmt.Sprintf("deployment %s to %s IN_PROGRESS", aws.ToString(d.Id), shortTD(aws.ToString(d.TaskDefinition)))
+			if d.CreatedAt != nil {
+				what += " since " + d.CreatedAt.UTC().Format(time.RFC3339)
+			}
+			return what
+		}
+	}
+	if len(svc.Deployments) > 1 {
+		return fmt.Sprintf("%d deployments: the service is moving to %s", len(svc.Deployments), shortTD(aws.ToString(svc.TaskDefinition)))
+	}
+	return ""
+}
+
+var _ deploy.InFlighter = (*Plan)(nil)
 
 // Plan reads the service and its task definition and renders the new one. It changes nothing.
 func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error) {

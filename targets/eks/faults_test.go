@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/deploy/store"
 )
 
 // faultLog records the requests a faulty transport saw, in order.
@@ -262,5 +263,31 @@ func TestRollbackDoesNotOverwriteANewerWriter(t *testing.T) {
 	}
 	if got := res.Outcome(); got != deploy.OutcomePartial {
 		t.Errorf("Outcome = %q", got)
+	}
+}
+
+// A Deployment another writer is rolling out (here to an image that never pulls) reports it
+// in the plan, by kubectl rollout status's rules; a release with LockFail refuses, naming it.
+func TestPlanReportsARolloutInProgress(t *testing.T) {
+	k := newKube(t)
+	tg := k.deployWorkload(Deployment, "web", registry+"web:v1", 2)
+	ctx := t.Context()
+	if err := setImage(ctx, k.c, k.ns, registry+"web:broken"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := tg.Plan(ctx, deploy.Release{Images: map[string]string{"app": registry + "web:v2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.(deploy.InFlighter).InFlight(); !strings.HasPrefix(got, "rollout in progress: ") {
+		t.Errorf("InFlight() = %q", got)
+	}
+	_, err = deploy.Run(ctx, deploy.Release{Images: map[string]string{"app": registry + "web:v2"}}, []deploy.Target{tg},
+		&deploy.Options{Lock: &deploy.LockOptions{Locker: store.NewMemory(), Policy: deploy.LockFail}})
+	if !errors.Is(err, deploy.ErrLocked) || !strings.Contains(err.Error(), "is deploying already: rollout in progress") {
+		t.Errorf("a release with LockFail: %v", err)
+	}
+	if img := k.get(tg).Get("spec.template.spec.containers.0.image").String(); img != registry+"web:broken" {
+		t.Errorf("the release changed the workload: %s", img)
 	}
 }

@@ -52,6 +52,23 @@ func pinOf(obj []byte) pin {
 	return pin{generation: gjson.GetBytes(obj, "metadata.generation").Int(), template: gjson.GetBytes(obj, "spec.template").Raw}
 }
 
+// InFlight implements deploy.InFlighter: the rollout the workload was in when the plan was
+// made, by kubectl rollout status's rules (a generation not yet observed, replicas not yet
+// updated or available), or "". A rollout past its progress deadline has stopped, and is not
+// one.
+func (p *Plan) InFlight() string {
+	if p.restored || len(p.observed) == 0 {
+		return ""
+	}
+	msg, done, err := Status(p.t.kind, gjson.ParseBytes(p.observed))
+	if done || err != nil {
+		return ""
+	}
+	return "rollout in progress: " + msg
+}
+
+var _ deploy.InFlighter = (*Plan)(nil)
+
 // Changed implements deploy.Plan.
 func (p *Plan) Changed() bool { return p.changed }
 

@@ -13,6 +13,7 @@ import (
 
 type command struct {
 	id, doc       string
+	comment       string
 	params        map[string][]string
 	requested     time.Time
 	maxConc       int
@@ -76,6 +77,7 @@ func limit(raw string, total, def int) (int, error) {
 
 func (s *Server) sendCommand(body []byte) (any, error) {
 	var in struct {
+		Comment                string
 		DocumentName           string
 		InstanceIds            []string
 		Targets                []target
@@ -134,7 +136,7 @@ func (s *Server) sendCommand(body []byte) (any, error) {
 		}
 	}
 	s.seq++
-	c := &command{id: fmt.Sprintf("%08x-0000-4000-8000-%012d", s.seq, s.seq), doc: in.DocumentName, params: in.Parameters,
+	c := &command{id: fmt.Sprintf("%08x-0000-4000-8000-%012d", s.seq, s.seq), doc: in.DocumentName, comment: in.Comment, params: in.Parameters,
 		requested: s.now(), instanceIDs: in.InstanceIds, targets: in.Targets, outputS3: in.OutputS3BucketName,
 		maxConcRaw: in.MaxConcurrency, maxErrorsRaw: in.MaxErrors, timeout: time.Duration(in.TimeoutSeconds) * time.Second}
 	if in.CloudWatchOutputConfig != nil {
@@ -274,7 +276,7 @@ func (s *Server) commandOut(c *command) map[string]any {
 		status = "Pending"
 	}
 	out := map[string]any{
-		"CommandId": c.id, "DocumentName": c.doc, "Status": status, "Parameters": c.params,
+		"CommandId": c.id, "DocumentName": c.doc, "Comment": c.comment, "Status": status, "Parameters": c.params,
 		"RequestedDateTime": epoch(c.requested), "TargetCount": len(c.invs), "CompletedCount": completed,
 		"ErrorCount": errs, "DeliveryTimedOutCount": dto, "MaxConcurrency": c.maxConcRaw, "MaxErrors": c.maxErrorsRaw,
 		"TimeoutSeconds": int(c.timeout / time.Second), "InstanceIds": c.instanceIDs, "Targets": c.targets,
@@ -289,15 +291,41 @@ func (s *Server) commandOut(c *command) map[string]any {
 }
 
 func (s *Server) listCommands(body []byte) (any, error) {
-	var in struct{ CommandId string }
+	var in struct {
+		CommandId  string
+		Filters    []struct{ Key, Value string }
+		MaxResults int
+		NextToken  string
+	}
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	c, ok := s.commands[in.CommandId]
-	if !ok {
-		return nil, errf("InvalidCommandId", "")
+	if in.CommandId != "" {
+		c, ok := s.commands[in.CommandId]
+		if !ok {
+			return nil, errf("InvalidCommandId", "")
+		}
+		return map[string]any{"Commands": []any{s.commandOut(c)}}, nil
 	}
-	return map[string]any{"Commands": []any{s.commandOut(c)}}, nil
+	var out []map[string]any
+	for _, id := range slices.Backward(s.cmdOrder) { // newest first, as SSM lists them
+		c := s.commandOut(s.commands[id])
+		keep := true
+		for _, f := range in.Filters {
+			if f.Key != "Status" {
+				return nil, errf("InvalidFilterKey", "ec2test filters commands by Status only")
+			}
+			keep = keep && c["Status"] == f.Value
+		}
+		if keep {
+			out = append(out, c)
+		}
+	}
+	page, next, err := awsfake.Page(out, in.NextToken, in.MaxResults, 50)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Commands": page, "NextToken": next}, nil
 }
 
 func truncate(s string, n int) string {
