@@ -66,6 +66,9 @@ func (t *Target) inFlight(ctx context.Context, ids []string) (string, error) {
 		return "", awserr.WrapHints(t.Name(), "list commands in progress", err, awserr.Hints{deploy.ErrAccessDenied: "the credentials need ssm:ListCommands"})
 	}
 	for _, c := range out.Commands {
+		if c.Status != ssmtypes.CommandStatusInProgress && c.Status != ssmtypes.CommandStatusPending {
+			continue // an SSM that ignores the filter (moto does) lists the rest too
+		}
 		on := c.InstanceIds
 		if len(on) == 0 && len(c.Targets) > 0 {
 			invs, err := t.ssm.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{CommandId: c.CommandId, MaxResults: aws.Int32(50)})
