@@ -9,6 +9,13 @@
 //     [github.com/stevedore-dev/stevedore/deploy.Run], which plans, applies and, on failure,
 //     timeout, cancellation or a panic, rolls back one target or several, latest first;
 //     [github.com/stevedore-dev/stevedore/deploy.Result.Outcome] says where the release ended.
+//     [github.com/stevedore-dev/stevedore/deploy.RunStages] runs a release in stages with gates
+//     between them, leasing its targets and keeping a journal that
+//     [github.com/stevedore-dev/stevedore/deploy.Recover] finishes or undoes after a crash.
+//   - [github.com/stevedore-dev/stevedore/deploy/gate] holds the built-in gate checks:
+//     CloudWatch alarms, a CloudWatch metric against a threshold, an HTTP answer.
+//   - [github.com/stevedore-dev/stevedore/deploy/store] keeps leases and journals in S3
+//     (conditional writes), DynamoDB (condition expressions), a directory or memory.
 //   - [github.com/stevedore-dev/stevedore/deploy/deploytest] is the conformance suite every
 //     target passes, with a small in-memory target to read as the example of your own.
 //
@@ -40,6 +47,8 @@
 //     MaxConcurrency and MaxErrors, agents and scripted per-instance outcomes.
 //   - [github.com/stevedore-dev/stevedore/credentials/secretstest]: Secrets Manager, Parameter
 //     Store and CodeBuild source credentials, with denials, faults and gates.
+//   - [github.com/stevedore-dev/stevedore/deploy/gate/gatetest]: CloudWatch alarms and metrics
+//     that follow a script in time, for gates.
 //
 // Runnable programs live under examples/: quickstart (no AWS account needed), ecs-rollout
 // (the classic CodeBuild "describe, jq, register, update-service" script as a Go program),
