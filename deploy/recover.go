@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -113,6 +114,7 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 	defer closeEmit()
 	d.desc = "recovery of release " + rec.ID
 	d.jr = &journaler{j: j, rec: *rec}
+	defer d.countCalls()
 	var order, applying []int
 	failed := false
 	for si, st := range rec.Stages {
@@ -144,6 +146,7 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 			d.res.Targets = append(d.res.Targets, tr)
 		}
 	}
+	d.calls = make([]atomic.Int64, len(d.targets))
 	if o.Lock != nil {
 		if err := d.lockAll(ctx, func(error) {}); err != nil {
 			return nil, err
@@ -188,6 +191,7 @@ func restore(ctx context.Context, t Target, rt RecordTarget) (Plan, error) {
 func (d *run) resume(ctx context.Context, applying []int) {
 	eachBounded(applying, d.o.Concurrency, func(i int, free func()) {
 		tr := &d.res.Targets[i]
+		ctx := withCalls(ctx, &d.calls[i])
 		_, err := guarded(ctx, d.o.Logger, tr.Target, "resume", func() (struct{}, error) {
 			return struct{}{}, tr.Plan.Apply(ctx, d.targetEmit(ctx, i, free))
 		})

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,6 +69,7 @@ type TargetResult struct {
 	Applied    bool   // Apply returned without error, and no rollback undid it
 	RolledBack bool   // Rollback ran and succeeded
 	Err        error  // why this target did not end on the release, or nil
+	Calls      int64  // the API calls the target made (see CountCall)
 }
 
 // Outcome says where a release ended, over all its targets.
@@ -180,6 +182,8 @@ func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*
 		}
 	}
 	d.changed = make([]bool, len(d.targets))
+	d.calls = make([]atomic.Int64, len(d.targets))
+	defer d.countCalls()
 	if err := d.check(ctx); err != nil {
 		return d.res, err
 	}
@@ -254,6 +258,15 @@ func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*
 	return d.res, d.err()
 }
 
+// countCalls copies each target's call count into the result.
+func (d *run) countCalls() {
+	for i := range d.res.Targets {
+		if i < len(d.calls) {
+			d.res.Targets[i].Calls = d.calls[i].Load()
+		}
+	}
+}
+
 // setCause records what stopped the release when no target failed: a gate, a lost lease.
 func (d *run) setCause(err error) {
 	d.causeMu.Lock()
@@ -294,9 +307,10 @@ type run struct {
 	o       Options
 	res     *Result
 	emit    EventFunc
-	changed []bool   // by target: whether its plan changes anything
-	names   []string // by target: its name
-	desc    string   // what the release is, for leases and the journal
+	changed []bool         // by target: whether its plan changes anything
+	names   []string       // by target: its name
+	calls   []atomic.Int64 // by target: the API calls it made
+	desc    string         // what the release is, for leases and the journal
 	ls      *leases
 	jr      *journaler
 
@@ -354,6 +368,7 @@ func (d *run) check(ctx context.Context) error {
 func (d *run) plan(ctx context.Context) {
 	eachBounded(seq(len(d.targets)), d.o.Concurrency, func(i int, _ func()) {
 		tr := &d.res.Targets[i]
+		ctx := withCalls(ctx, &d.calls[i])
 		d.o.Logger.DebugContext(ctx, "planning", "target", tr.Target, "release", d.r.String())
 		p, err := guarded(ctx, d.o.Logger, tr.Target, "plan", func() (Plan, error) {
 			p, err := d.targets[i].Plan(ctx, d.r)
@@ -397,6 +412,7 @@ func (d *run) apply(runCtx context.Context, si int) []int {
 		tr.Started = true
 		order = append(order, i)
 		orderMu.Unlock()
+		applyCtx := withCalls(applyCtx, &d.calls[i])
 		err := d.journalTarget(applyCtx, i, StateApplying, "apply "+tr.Target, nil)
 		if err == nil {
 			_, err = guarded(applyCtx, d.o.Logger, tr.Target, "apply", func() (struct{}, error) {
@@ -551,6 +567,7 @@ func (d *run) rollbackStage(ctx context.Context, reverse []int) {
 		if !d.changed[i] {
 			return
 		}
+		ctx := withCalls(ctx, &d.calls[i])
 		cause := tr.Err
 		switch {
 		case cause != nil:

@@ -438,3 +438,43 @@ func TestRunDeadlineAfterSuccessRollsNothingBack(t *testing.T) {
 		}
 	})
 }
+
+// countingTarget makes n API calls (as CountCall hears them) in each of Plan and Apply.
+type countingTarget struct {
+	fakeTarget
+	n int
+}
+
+func (c *countingTarget) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error) {
+	for range c.n {
+		deploy.CountCall(ctx)
+	}
+	p, err := c.fakeTarget.Plan(ctx, r)
+	return countingPlan{p, c.n}, err
+}
+
+type countingPlan struct {
+	deploy.Plan
+	n int
+}
+
+func (p countingPlan) Apply(ctx context.Context, emit deploy.EventFunc) error {
+	for range p.n {
+		deploy.CountCall(ctx)
+	}
+	return p.Plan.Apply(ctx, emit)
+}
+
+// Each target's calls are counted apart.
+func TestRunCountsEachTargetsCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := &countingTarget{fakeTarget{name: "a", applyTime: time.Second}, 2}, &countingTarget{fakeTarget{name: "b", applyTime: time.Second}, 5}
+		res, err := deploy.Run(t.Context(), rel, []deploy.Target{a, b}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Targets[0].Calls != 4 || res.Targets[1].Calls != 10 {
+			t.Errorf("calls %d and %d, want 4 and 10", res.Targets[0].Calls, res.Targets[1].Calls)
+		}
+	})
+}

@@ -58,7 +58,7 @@ func (t *Target) record(ctx context.Context, ids []string, r recorded) error {
 			tags = append(tags, ec2types.Tag{Key: aws.String(t.opts.RecordTag + "-image"), Value: aws.String(r.Image)})
 		}
 		for chunk := range slices.Chunk(ids, 1000) {
-			if _, err := t.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: chunk, Tags: tags}, ec2Opts(ctx)...); err != nil {
+			if _, err := t.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: chunk, Tags: tags}); err != nil {
 				return awserr.WrapHints(t.Name(), "record versions", err, awserr.Hints{deploy.ErrAccessDenied: "the credentials need ec2:CreateTags on the instances"})
 			}
 		}
@@ -75,7 +75,7 @@ func (t *Target) record(ctx context.Context, ids []string, r recorded) error {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			_, err := t.ssm.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(t.paramName(id)), Value: aws.String(string(value)),
-				Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}, ssmOpts(ctx)...)
+				Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)})
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {

@@ -11,8 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/awserr"
-	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
 // SSMAPI is the part of *ssm.Client the target calls.
@@ -126,7 +124,7 @@ type Target struct {
 
 // New returns a target for fleet; opts says what to run.
 func New(ssmClient SSMAPI, ec2Client EC2API, fleet Fleet, opts Options) *Target {
-	t := &Target{ssm: ssmClient, ec2: ec2Client, fleet: fleet, opts: opts, log: deploy.LoggerOrDiscard(opts.Logger)}
+	t := &Target{ssm: countedSSM{ssmClient}, ec2: countedEC2{ec2Client}, fleet: fleet, opts: opts, log: deploy.LoggerOrDiscard(opts.Logger)}
 	if t.opts.Strategy == (Count{}) {
 		t.opts.Strategy = OneAtATime
 	}
@@ -153,19 +151,3 @@ var (
 // Honours says the EC2 target takes images, environment and a version, but no secrets by
 // reference (resolve them with the credentials package instead).
 func (t *Target) Honours() deploy.Parts { return deploy.Images | deploy.Env | deploy.Version }
-
-// ssmOpts and ec2Opts are the options of a call on ctx: on a rollback's (poll.Persistently),
-// a retryer that draws on no client-side retry quota and keeps trying until ctx ends.
-func ssmOpts(ctx context.Context) []func(*ssm.Options) {
-	if !poll.IsPersistent(ctx) {
-		return nil
-	}
-	return []func(*ssm.Options){func(o *ssm.Options) { o.Retryer = awserr.PersistentRetryer() }}
-}
-
-func ec2Opts(ctx context.Context) []func(*ec2.Options) {
-	if !poll.IsPersistent(ctx) {
-		return nil
-	}
-	return []func(*ec2.Options){func(o *ec2.Options) { o.Retryer = awserr.PersistentRetryer() }}
-}

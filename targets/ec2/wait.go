@@ -108,7 +108,7 @@ func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summa
 // send sends c and notes it in flight until await sees it end.
 func (p *Plan) send(ctx context.Context, c command) (sent, error) {
 	t := p.t
-	out, err := t.ssm.SendCommand(ctx, t.sendInput(c), ssmOpts(ctx)...)
+	out, err := t.ssm.SendCommand(ctx, t.sendInput(c))
 	if err != nil {
 		return sent{}, awserr.WrapHints(t.Name(), "send "+c.kind+" command", err, awserr.Hints{
 			deploy.ErrInvalid:      "check the document, its parameters and the instances' SSM agents",
@@ -144,7 +144,7 @@ func (p *Plan) await(ctx context.Context, c sent, emit deploy.EventFunc) (Summar
 		summary Summary
 	)
 	look := func(ctx context.Context) (poll.Look, error) {
-		lc, err := t.ssm.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)}, ssmOpts(ctx)...)
+		lc, err := t.ssm.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
 		if err != nil {
 			return poll.Look{}, err
 		}
@@ -211,7 +211,7 @@ func (p *Plan) invocations(ctx context.Context, id string, onePage bool) ([]Resu
 	var results []Result
 	pg := ssm.NewListCommandInvocationsPaginator(p.t.ssm, &ssm.ListCommandInvocationsInput{CommandId: aws.String(id), MaxResults: aws.Int32(50)})
 	for pg.HasMorePages() {
-		page, err := pg.NextPage(ctx, ssmOpts(ctx)...)
+		page, err := pg.NextPage(ctx)
 		if err != nil {
 			return nil, awserr.Wrap(p.t.Name(), "list invocations of command "+id, err, "")
 		}
@@ -260,7 +260,7 @@ func (p *Plan) cancel(ctx context.Context, c sent) {
 			return // it had ended (a restored plan learns it here): nothing to cancel
 		}
 	}
-	if _, err := p.t.ssm.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(id)}, ssmOpts(ctx)...); err != nil {
+	if _, err := p.t.ssm.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(id)}); err != nil {
 		p.t.log.WarnContext(ctx, "could not cancel the command", "target", p.t.Name(), "command", id, "err", err)
 	}
 }

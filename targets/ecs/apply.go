@@ -133,7 +133,7 @@ func (p *Plan) updateService(ctx context.Context, td string, desired *int32, for
 	p.updated = true // a failed call may still have reached the service: roll back regardless
 	p.mu.Unlock()
 	w := Want{TaskDefinition: td, Previous: p.Observed()}
-	out, err := t.c.api.UpdateService(ctx, in, callOpts(ctx)...)
+	out, err := t.c.api.UpdateService(ctx, in)
 	if err != nil {
 		return w, awserr.Wrap(t.Name(), "update service to "+shortTD(td), err, "")
 	}

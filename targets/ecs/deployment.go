@@ -272,7 +272,7 @@ var errNoDeploymentAPI = errors.New("the service-deployment API is not available
 
 // describeDeployment reads one service deployment.
 func (t *Target) describeDeployment(ctx context.Context, arn string) (*types.ServiceDeployment, error) {
-	out, err := t.c.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{arn}}, callOpts(ctx)...)
+	out, err := t.c.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{arn}})
 	if err != nil {
 		if unavailable(err) {
 			return nil, fmt.Errorf("%w: %w", errNoDeploymentAPI, err)

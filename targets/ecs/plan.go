@@ -159,7 +159,7 @@ func (t *Target) describeTaskDefinition(ctx context.Context, ref string) ([]byte
 }
 
 func (t *Target) describeService(ctx context.Context) (*types.Service, error) {
-	out, err := t.c.api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(t.c.name), Services: []string{t.service}}, callOpts(ctx)...)
+	out, err := t.c.api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(t.c.name), Services: []string{t.service}})
 	if err != nil {
 		return nil, awserr.WrapHints(t.Name(), "describe service", err, awserr.Hints{
 			deploy.ErrNotFound:     "check the cluster name and the region",

@@ -211,7 +211,7 @@ func inUse(ctx context.Context, api deploymentReader, services []types.Service, 
 		if cur == "" || apiGone {
 			continue
 		}
-		out, err := api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{cur}}, callOpts(ctx)...)
+		out, err := api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{cur}})
 		if err != nil {
 			if unavailable(err) {
 				apiGone = true

@@ -77,7 +77,7 @@ func (p *Plan) rollback(ctx context.Context, updated bool, registered string, su
 		t.log().WarnContext(ctx, "not deregistering a revision a deployment still uses", "target", t.Name(), "arn", registered)
 		return nil
 	}
-	if _, err := t.c.api.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(registered)}, callOpts(ctx)...); err != nil {
+	if _, err := t.c.api.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(registered)}); err != nil {
 		return awserr.Wrap(t.Name(), "deregister task definition "+shortTD(registered), err, "")
 	}
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "deregistered " + shortTD(registered)})
@@ -112,7 +112,7 @@ func (p *Plan) rollbackDeployment(ctx context.Context, dep string, emit deploy.E
 		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback,
 			Message: "asking ECS to roll service deployment " + shortARN(dep) + " back (StopServiceDeployment ROLLBACK)"})
 		if _, err := t.c.api.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: aws.String(dep),
-			StopType: types.StopServiceDeploymentStopTypeRollback}, callOpts(ctx)...); err != nil {
+			StopType: types.StopServiceDeploymentStopTypeRollback}); err != nil {
 			// It may have ended between the two calls: look again before giving up.
 			if again, derr := t.describeDeployment(ctx, dep); derr == nil && again.Status != d.Status {
 				return p.rollbackDeploymentAfter(ctx, dep, again.Status, emit)
@@ -178,7 +178,7 @@ func (p *Plan) restoreSettings(ctx context.Context, emit deploy.EventFunc) error
 	if in.DesiredCount == nil && in.DeploymentConfiguration == nil {
 		return nil
 	}
-	if _, err := t.c.api.UpdateService(ctx, in, callOpts(ctx)...); err != nil {
+	if _, err := t.c.api.UpdateService(ctx, in); err != nil {
 		return awserr.Wrap(t.Name(), "restore the service's settings", err, "")
 	}
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: "restored the service's desired count and deployment configuration"})

@@ -57,3 +57,35 @@ func TestRollbacksOutlastTheClientsRetryQuota(t *testing.T) {
 		}
 	})
 }
+
+// Each target's result counts the ECS calls made for it: all of them for one service; for
+// two services waited on together, each counts the shared polls that served it.
+func TestCallsAreCountedPerTarget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1, true, true)
+		res, err := deploy.Run(t.Context(), release, []deploy.Target{ecs.New(e.client, "prod", "web", nil)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := res.Targets[0].Calls, int64(e.srv.TotalCalls()); got != want || got == 0 {
+			t.Errorf("counted %d calls, the fake answered %d", got, want)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 1, true, true)
+		if err := e.srv.CreateService(ecstest.ServiceSpec{Cluster: "prod", Name: "api", TaskDefinition: "web:1", DesiredCount: 1}); err != nil {
+			t.Fatal(err)
+		}
+		cl := ecs.NewCluster(e.client, "prod", nil)
+		res, err := deploy.Run(t.Context(), release, []deploy.Target{cl.Service("web"), cl.Service("api")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := res.Targets[0].Calls + res.Targets[1].Calls
+		polls := int64(e.srv.Calls("DescribeServices") - 2) // less the two plans'
+		// Each poll counts once for every service it served: once or twice.
+		if total := int64(e.srv.TotalCalls()); sum <= total || sum > total+polls {
+			t.Errorf("counted %d and %d calls; the fake answered %d, of which %d polls could count for both", res.Targets[0].Calls, res.Targets[1].Calls, total, polls)
+		}
+	})
+}

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/stevedore-dev/stevedore/deploy"
-	"github.com/stevedore-dev/stevedore/internal/awserr"
 	"github.com/stevedore-dev/stevedore/internal/poll"
 )
 
@@ -138,6 +137,7 @@ type Cluster struct {
 	name   string
 	opts   Options
 	poller *poller
+	raw    API // api uncounted: the poller counts its shared calls for each target it serves
 	// noDeployments is set once the service-deployment API proved unavailable.
 	noDeployments atomic.Bool
 }
@@ -156,7 +156,7 @@ func NewCluster(api API, cluster string, opts *Options) *Cluster {
 		o.PollInterval = DefaultPollInterval
 	}
 	o.PollInterval = min(o.PollInterval, MaxPollInterval)
-	c := &Cluster{api: api, name: cluster, opts: o}
+	c := &Cluster{api: counted{api}, raw: api, name: cluster, opts: o}
 	if o.Budget == nil {
 		o.Budget = budgetFor(api)
 	}
@@ -196,12 +196,3 @@ var (
 // Honours says the ECS target honours every part of a release: images and environment by
 // container, secrets as valueFrom entries, the version in logs and events.
 func (t *Target) Honours() deploy.Parts { return deploy.AllParts }
-
-// callOpts are the options of a call on ctx: on a rollback's (poll.Persistently), a retryer
-// that draws on no client-side retry quota and keeps trying until ctx ends.
-func callOpts(ctx context.Context) []func(*ecs.Options) {
-	if !poll.IsPersistent(ctx) {
-		return nil
-	}
-	return []func(*ecs.Options){func(o *ecs.Options) { o.Retryer = awserr.PersistentRetryer() }}
-}

@@ -34,6 +34,7 @@ type observation struct {
 // and where the latest observation is left for it.
 type subscription struct {
 	service, deployment string
+	ctx                 context.Context // the waiter's: the poller's calls count against its target
 	ch                  chan observation
 	due                 time.Time // not polled for this waiter before then (guarded by the poller's mu)
 }
@@ -59,7 +60,7 @@ type poller struct {
 // subscribe delivers fresh observations of service, and of deployment when not "", until
 // cancel is called. Only the latest undelivered observation is kept.
 func (p *poller) subscribe(ctx context.Context, service, deployment string) (*subscription, func()) {
-	s := &subscription{service: service, deployment: deployment, ch: make(chan observation, 1)}
+	s := &subscription{service: service, deployment: deployment, ctx: ctx, ch: make(chan observation, 1)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.subs = append(p.subs, s)
@@ -147,7 +148,7 @@ func (p *poller) pollOnce(ctx context.Context) (throttled bool) {
 			if p.budget.Take(ctx) != nil {
 				return false
 			}
-			out, err := p.c.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: chunk})
+			out, err := p.c.raw.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: chunk})
 			if err != nil {
 				throttled = awserr.Kind(err) == deploy.ErrThrottled
 				if unavailable(err) {
@@ -164,7 +165,7 @@ func (p *poller) pollOnce(ctx context.Context) (throttled bool) {
 	if p.budget.Take(ctx) != nil {
 		return false
 	}
-	out, err := p.c.api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(p.c.name), Services: services})
+	out, err := p.c.raw.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(p.c.name), Services: services})
 	if ctx.Err() != nil {
 		return false
 	}
@@ -185,6 +186,10 @@ func (p *poller) pollOnce(ctx context.Context) (throttled bool) {
 	for _, s := range p.subs {
 		if !slices.Contains(services, s.service) {
 			continue
+		}
+		deploy.CountCall(s.ctx) // the DescribeServices that served it
+		if s.deployment != "" && slices.Contains(arns, s.deployment) && !noAPI {
+			deploy.CountCall(s.ctx) // and the DescribeServiceDeployments
 		}
 		o := observation{svc: svcs[s.service], err: err}
 		switch {

@@ -326,6 +326,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // transiently, writes only when the server certainly did not process them. A 401 with a
 // token source that can be asked again is retried once with a new token.
 func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
+	deploy.CountCall(ctx)
 	idempotent := method == http.MethodGet || method == http.MethodDelete
 	reauthed := false
 	for attempt := 0; ; attempt++ {
@@ -446,6 +447,7 @@ func (c *Client) watch(ctx context.Context, path string, fn func(typ string, obj
 		return err
 	}
 	c.requests.Add(1)
+	deploy.CountCall(ctx)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err
