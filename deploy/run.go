@@ -47,8 +47,12 @@ type Options struct {
 // Result says what happened to each target, in the order the targets were given (stage by
 // stage), and to each stage.
 type Result struct {
-	Targets []TargetResult
-	Stages  []StageResult
+	ID       string // Options.ReleaseID, or the one made up
+	Release  string // what was released (Release.String)
+	Started  time.Time
+	Finished time.Time
+	Targets  []TargetResult
+	Stages   []StageResult
 }
 
 // StageResult is one stage's outcome: whether it started, and its gates.
@@ -70,7 +74,13 @@ type TargetResult struct {
 	RolledBack bool   // Rollback ran and succeeded
 	Err        error  // why this target did not end on the release, or nil
 	Calls      int64  // the API calls the target made (see CountCall)
+
+	began, ended time.Time // of its Apply, and of its Rollback if one ran
+	events       []Event   // what it reported, the latest maxEvents
 }
+
+// maxEvents is how many of a target's events the report keeps.
+const maxEvents = 300
 
 // Outcome says where a release ended, over all its targets.
 type Outcome string
@@ -172,7 +182,8 @@ func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*
 	if o.Lock != nil && o.Lock.Locker == nil {
 		return &Result{}, Errorf(ErrInvalid, "", "deploy", "Options.Lock has no Locker")
 	}
-	d := &run{r: r, stages: stages, o: o, res: &Result{}, desc: r.String()}
+	d := &run{r: r, stages: stages, o: o, res: &Result{ID: o.ReleaseID, Release: r.String(), Started: time.Now()}, desc: r.String()}
+	defer func() { d.res.Finished = time.Now() }()
 	for si, st := range stages {
 		d.res.Stages = append(d.res.Stages, StageResult{Name: st.Name})
 		for _, t := range st.Targets {
@@ -310,6 +321,7 @@ type run struct {
 	changed []bool         // by target: whether its plan changes anything
 	names   []string       // by target: its name
 	calls   []atomic.Int64 // by target: the API calls it made
+	evMu    sync.Mutex     // guards each target's events
 	desc    string         // what the release is, for leases and the journal
 	ls      *leases
 	jr      *journaler
@@ -413,6 +425,8 @@ func (d *run) apply(runCtx context.Context, si int) []int {
 		order = append(order, i)
 		orderMu.Unlock()
 		applyCtx := withCalls(applyCtx, &d.calls[i])
+		tr.began = time.Now()
+		defer func() { tr.ended = time.Now() }()
 		err := d.journalTarget(applyCtx, i, StateApplying, "apply "+tr.Target, nil)
 		if err == nil {
 			_, err = guarded(applyCtx, d.o.Logger, tr.Target, "apply", func() (struct{}, error) {
@@ -525,7 +539,22 @@ func (d *run) place(i int) string {
 // emitFor emits e as target i's.
 func (d *run) emitFor(i int, e Event) {
 	e.Target, e.ReleaseStage = d.res.Targets[i].Target, d.res.Targets[i].Stage
+	d.keep(i, e)
 	d.emit(e)
+}
+
+// keep adds e to target i's events for the report.
+func (d *run) keep(i int, e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	d.evMu.Lock()
+	defer d.evMu.Unlock()
+	tr := &d.res.Targets[i]
+	if len(tr.events) == maxEvents {
+		tr.events = slices.Delete(tr.events, 0, 1)
+	}
+	tr.events = append(tr.events, e)
 }
 
 // targetEmit is what target i reports through: its name and stage filled in, its slot freed
@@ -541,6 +570,7 @@ func (d *run) targetEmit(ctx context.Context, i int, free func()) EventFunc {
 			free()
 		}
 		d.journalSnapshot(ctx, i)
+		d.keep(i, e)
 		d.emit(e)
 	}
 }
@@ -568,6 +598,7 @@ func (d *run) rollbackStage(ctx context.Context, reverse []int) {
 			return
 		}
 		ctx := withCalls(ctx, &d.calls[i])
+		defer func() { tr.ended = time.Now() }()
 		cause := tr.Err
 		switch {
 		case cause != nil:

@@ -105,6 +105,11 @@ type memoryPlan struct {
 
 func (p *memoryPlan) Changed() bool { return p.snap.Observed != p.snap.Want }
 
+// Describe says what image the service ran and what it is given.
+func (p *memoryPlan) Describe() (before, after deploy.State) {
+	return deploy.State{Images: map[string]string{"": p.snap.Observed}}, deploy.State{Images: map[string]string{"": p.snap.Want}}
+}
+
 func (p *memoryPlan) Diff() string {
 	if !p.Changed() {
 		return ""

@@ -3,6 +3,7 @@ package ec2
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -49,6 +50,47 @@ type Plan struct {
 	failed     []Result        // instances the release failed on so far (deploy or verify)
 	rolledBack bool            // Rollback finished: a second one has nothing to do
 }
+
+// Describe implements deploy.Describer: the versions (and images) the instances were
+// recorded to run, counted, and the release's.
+func (p *Plan) Describe() (before, after deploy.State) {
+	versions, images := map[string]int{}, map[string]int{}
+	for _, id := range p.usable {
+		v, img := "unknown", ""
+		if prev := p.previous[id]; prev != nil {
+			v, img = prev.Version, prev.Image
+		}
+		versions[v]++
+		if img != "" {
+			images[img]++
+		}
+	}
+	before = deploy.State{Version: tally(versions)}
+	if len(images) > 0 {
+		before.Images = map[string]string{"": tally(images)}
+	}
+	after = deploy.State{Version: p.rel.version}
+	if p.rel.image != "" {
+		after.Images = map[string]string{"": p.rel.image}
+	}
+	return before, after
+}
+
+// tally says "v1" when every instance has v1, else "v1 on 3, v2 on 1".
+func tally(counts map[string]int) string {
+	if len(counts) == 1 {
+		for k := range counts {
+			return k
+		}
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s on %d", k, counts[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+var _ deploy.Describer = (*Plan)(nil)
 
 // InFlight implements deploy.InFlighter: a command that was running on the fleet when the
 // plan was made (another deploy's, or a release that died), or "".

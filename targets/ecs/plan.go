@@ -30,6 +30,7 @@ type Plan struct {
 	config    *types.DeploymentConfiguration // the service's new deploymentConfiguration; nil when unchanged
 	restored  bool                           // made by Restore: no rendered task definition
 	desired   *int32                         // the desired count Apply sets; nil leaves it
+	oldImages map[string]string              // the observed task definition's, by container
 
 	mu            sync.Mutex
 	registered    string // ARN Apply registered
@@ -108,7 +109,7 @@ func (t *Target) plan(ctx context.Context, r deploy.Release) (*Plan, error) {
 	if old, err = dropOwnTags(old); err != nil {
 		return nil, err
 	}
-	p := &Plan{t: t, observed: *svc, rendered: rendered, token: newToken(), desired: t.c.opts.DesiredCount}
+	p := &Plan{t: t, observed: *svc, rendered: rendered, token: newToken(), desired: t.c.opts.DesiredCount, oldImages: imagesOf(old)}
 	if change := t.c.opts.DeploymentConfiguration; change != nil {
 		merged := mergeConfig(svc.DeploymentConfiguration, change)
 		if !cmp.Equal(configView(svc.DeploymentConfiguration), configView(merged)) {
@@ -186,6 +187,31 @@ func (p *Plan) Changed() bool {
 // Diff lists the changes to the task definition and the service settings by JSON path, the
 // same bytes on every run (compared with go-cmp).
 func (p *Plan) Diff() string { return p.diff }
+
+// Describe implements deploy.Describer: the revision and images the service ran, and the
+// revision Apply registered (or "new") with the images it renders.
+func (p *Plan) Describe() (before, after deploy.State) {
+	before = deploy.State{Revision: shortTD(p.Observed()), Images: p.oldImages}
+	after = deploy.State{Revision: before.Revision, Images: imagesOf(p.rendered)}
+	if p.tdChanged {
+		after.Revision = "new revision"
+		if r := p.Registered(); r != "" {
+			after.Revision = shortTD(r)
+		}
+	}
+	return before, after
+}
+
+// imagesOf is a task definition's images by container name.
+func imagesOf(td []byte) map[string]string {
+	out := map[string]string{}
+	for _, c := range gjson.GetBytes(td, "containerDefinitions").Array() {
+		out[c.Get("name").String()] = c.Get("image").String()
+	}
+	return out
+}
+
+var _ deploy.Describer = (*Plan)(nil)
 
 // Rendered is the task definition Apply registers, in the wire format.
 func (p *Plan) Rendered() []byte { return p.rendered }

@@ -69,6 +69,23 @@ func (p *Plan) InFlight() string {
 
 var _ deploy.InFlighter = (*Plan)(nil)
 
+// Describe implements deploy.Describer: the revision (a Deployment's) and images the
+// workload's pod template had, and the images the plan writes.
+func (p *Plan) Describe() (before, after deploy.State) {
+	return deploy.State{Revision: p.revision, Images: containerImages(p.template)}, deploy.State{Images: containerImages(p.desired)}
+}
+
+// containerImages is a pod template's images by container name.
+func containerImages(tpl string) map[string]string {
+	out := map[string]string{}
+	for _, c := range gjson.Get(tpl, "spec.containers").Array() {
+		out[c.Get("name").String()] = c.Get("image").String()
+	}
+	return out
+}
+
+var _ deploy.Describer = (*Plan)(nil)
+
 // Changed implements deploy.Plan.
 func (p *Plan) Changed() bool { return p.changed }
 
