@@ -46,6 +46,7 @@ type Plan struct {
 	mu         sync.Mutex
 	touched    map[string]bool // instances a deploy command may have changed
 	inflight   map[string]sent // commands sent and not yet seen to end, by ID
+	sending    []string        // the instances of a deploy command being sent
 	done       []string        // instances the release succeeded on so far, sorted
 	failed     []Result        // instances the release failed on so far (deploy or verify)
 	rolledBack bool            // Rollback finished: a second one has nothing to do

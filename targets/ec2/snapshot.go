@@ -24,6 +24,7 @@ type snapshot struct {
 	Done       []string             `json:"done"`
 	Failed     []failure            `json:"failed,omitempty"`
 	Commands   []sent               `json:"commands,omitempty"`
+	Sending    []string             `json:"sending,omitempty"` // a deploy command's instances, as it was sent
 	RolledBack bool                 `json:"rolledBack,omitempty"`
 }
 
@@ -39,7 +40,7 @@ func (p *Plan) Snapshot() ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := snapshot{Version: snapshotVersion, Target: p.t.Name(), Release: recorded{Version: p.rel.version, Image: p.rel.image},
-		Instances: slices.Clone(p.usable), Previous: p.previous, Done: slices.Clone(p.done), Commands: p.inFlight(), RolledBack: p.rolledBack}
+		Instances: slices.Clone(p.usable), Previous: p.previous, Done: slices.Clone(p.done), Commands: p.inFlight(), Sending: slices.Clone(p.sending), RolledBack: p.rolledBack}
 	for _, r := range p.failed {
 		s.Failed = append(s.Failed, failure{Instance: r.Instance, Status: r.Status, Details: r.Details})
 	}
@@ -75,7 +76,7 @@ func (t *Target) Restore(ctx context.Context, snap []byte) (deploy.Plan, error) 
 	if p.previous == nil {
 		p.previous = map[string]*recorded{}
 	}
-	for _, id := range s.Touched {
+	for _, id := range slices.Concat(s.Touched, s.Sending) { // a command being sent may have reached them
 		p.touched[id] = true
 	}
 	for _, id := range s.Instances {

@@ -142,7 +142,8 @@ func TestCrashHelper(t *testing.T) {
 	}
 	kind := os.Getenv("STEVEDORE_EC2_CRASH_ON")
 	crash := func(e deploy.Event) {
-		if e.Phase != deploy.PhaseWait || !strings.HasPrefix(e.Message, kind+":") || e.Counts.Running == 0 {
+		sending := kind == "send" && strings.HasPrefix(e.Message, "sending the deploy command")
+		if !sending && (e.Phase != deploy.PhaseWait || !strings.HasPrefix(e.Message, kind+":") || e.Counts.Running == 0) {
 			return
 		}
 		snap, err := p.(deploy.Snapshotter).Snapshot()
@@ -299,6 +300,28 @@ func TestRestoredPlanFinishesTheRollbackLeftRunning(t *testing.T) {
 		if v := exported(t, r.Commands); v["STEVEDORE_VERSION"] != "v1" || !slices.Equal(r.Instances, ids[:1]) {
 			t.Errorf("command %s ran %v on %q, want the rollback to v1 on %s", r.CommandID, v, r.Instances, ids[0])
 		}
+	}
+}
+
+// A deploy program dies as it sends its deploy command (the command on record, not yet
+// sent): the restored plan cannot know whether SSM took it, so its rollback runs on every
+// instance the command was for.
+func TestRestoredPlanRollsBackACommandBeingSent(t *testing.T) {
+	srv, ids, url := crashFleet(t, 3, time.Minute)
+	snap := crashWhile(t, url, "send", false)
+	if !strings.Contains(string(snap), `"sending":["`+ids[0]) {
+		t.Fatalf("the snapshot does not name the instances being sent to: %s", snap)
+	}
+	p, err := crashTarget(url, false).Restore(t.Context(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Rollback(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ran := srv.Ran()
+	if len(ran) != 1 || !slices.Equal(ran[0].Instances, ids) || exported(t, ran[0].Commands)["STEVEDORE_VERSION"] != "v1" {
+		t.Errorf("ran %+v, want only the rollback to v1 on every instance", ran)
 	}
 }
 

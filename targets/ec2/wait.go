@@ -98,17 +98,39 @@ type sent struct {
 // run sends c and waits until every invocation has finished, reporting progress. When ctx
 // ends first it cancels the command and returns ctx's error as ErrCanceled or ErrTimeout.
 func (p *Plan) run(ctx context.Context, c command, emit deploy.EventFunc) (Summary, error) {
-	s, err := p.send(ctx, c)
+	s, err := p.send(ctx, c, emit)
 	if err != nil {
 		return Summary{}, err
 	}
 	return p.await(ctx, s, emit)
 }
 
-// send sends c and notes it in flight until await sees it end.
-func (p *Plan) send(ctx context.Context, c command) (sent, error) {
+// send sends c and notes it in flight until await sees it end. A deploy command is on record
+// (the plan's snapshot names its instances, and an event passes) before it is sent, so that a
+// plan restored after a crash in between rolls them back; when the call fails in a way that
+// leaves unknown whether SSM took it, its instances count as touched.
+func (p *Plan) send(ctx context.Context, c command, emit deploy.EventFunc) (sent, error) {
 	t := p.t
+	to := c.ids
+	if to == nil {
+		to = p.usable // the tags reach the usable instances
+	}
+	if c.kind == "deploy" {
+		p.mu.Lock()
+		p.sending = slices.Clone(to)
+		p.mu.Unlock()
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: deploy.Counts{Desired: len(to)},
+			Message: fmt.Sprintf("sending the deploy command to %d instances", len(to))})
+	}
 	out, err := t.ssm.SendCommand(ctx, t.sendInput(c))
+	p.mu.Lock()
+	p.sending = nil
+	if err != nil && c.kind == "deploy" && awserr.Transient(err) {
+		for _, id := range to {
+			p.touched[id] = true
+		}
+	}
+	p.mu.Unlock()
 	if err != nil {
 		return sent{}, awserr.WrapHints(t.Name(), "send "+c.kind+" command", err, awserr.Hints{
 			deploy.ErrInvalid:      "check the document, its parameters and the instances' SSM agents",
@@ -116,10 +138,7 @@ func (p *Plan) send(ctx context.Context, c command) (sent, error) {
 			deploy.ErrAccessDenied: "the credentials need ssm:SendCommand on the document and the instances",
 		})
 	}
-	s := sent{ID: aws.ToString(out.Command.CommandId), Kind: c.kind, Instances: c.ids}
-	if s.Instances == nil {
-		s.Instances = p.usable // the tags reach the usable instances
-	}
+	s := sent{ID: aws.ToString(out.Command.CommandId), Kind: c.kind, Instances: to}
 	p.mu.Lock()
 	p.inflight[s.ID] = s
 	p.mu.Unlock()

@@ -132,6 +132,9 @@ func (p *Plan) updateService(ctx context.Context, td string, desired *int32, for
 	p.mu.Lock()
 	p.updated = true // a failed call may still have reached the service: roll back regardless
 	p.mu.Unlock()
+	// Said before the call, with the plan already saying so: a release's journal writes the
+	// plan's snapshot as the event passes, so the update is on record before it is made.
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: phase, Message: "updating service to " + shortTD(td)})
 	w := Want{TaskDefinition: td, Previous: p.Observed()}
 	out, err := t.c.api.UpdateService(ctx, in)
 	if err != nil {

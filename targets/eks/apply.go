@@ -81,6 +81,9 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	p.mu.Lock()
 	p.applied = true // a failed write may still have landed: roll back regardless
 	p.mu.Unlock()
+	// Said before the write, with the plan already saying so: a release's journal writes the
+	// plan's snapshot as the event passes, so the write is on record before it is made.
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "writing the new pod template"})
 	out, err := t.update(ctx, p.observed, "update the workload", func(obj []byte) ([]byte, error) {
 		tpl, err := setImages(gjson.GetBytes(obj, "spec.template").Raw, p.rel.Images)
 		if err != nil {
