@@ -103,10 +103,8 @@ func (p *Plan) register(ctx context.Context, emit deploy.EventFunc) (string, err
 	if !p.tdChanged {
 		return p.Observed(), nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.registered != "" {
-		return p.registered, nil
+	if r := p.Registered(); r != "" {
+		return r, nil
 	}
 	in, err := RegisterInput(p.rendered)
 	if err != nil {
@@ -117,10 +115,13 @@ func (p *Plan) register(ctx context.Context, emit deploy.EventFunc) (string, err
 	if err != nil {
 		return "", err
 	}
+	p.mu.Lock()
 	p.registered = arn
-	t.log().InfoContext(ctx, "registered task definition", "target", t.Name(), "arn", p.registered)
-	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "registered " + shortTD(p.registered)})
-	return p.registered, nil
+	p.mu.Unlock()
+	t.log().InfoContext(ctx, "registered task definition", "target", t.Name(), "arn", arn)
+	// Not under p.mu: a release's journal takes the plan's snapshot as the event passes.
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Message: "registered " + shortTD(arn)})
+	return arn, nil
 }
 
 // updateService points the service at td and returns what a wait should judge: the deployment
