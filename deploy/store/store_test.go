@@ -35,9 +35,7 @@ func stores(t *testing.T) map[string]any {
 		t.Fatal(err)
 	}
 	ddb := dynamodb.NewFromConfig(cfg)
-	if _, err := ddb.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}}}); err != nil {
+	if err := createTableErr(t, ddb, name); err != nil {
 		t.Fatal(err)
 	}
 	return map[string]any{
@@ -177,4 +175,12 @@ func TestJournalRefusesOtherVersions(t *testing.T) {
 	if _, err := j.Unfinished(context.Background()); !errors.Is(err, deploy.ErrInvalid) || !strings.Contains(err.Error(), "record future has version 99") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// createTableErr makes a table whose partition key is the string "id".
+func createTableErr(tb testing.TB, ddb *dynamodb.Client, name string) error {
+	_, err := ddb.CreateTable(tb.Context(), &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}}})
+	return err
 }
