@@ -122,7 +122,7 @@ func TestLeasesAreRenewedWhileTheReleaseRuns(t *testing.T) {
 		for range 9 {
 			time.Sleep(time.Minute)
 			if _, err := deploy.Run(t.Context(), imageRelease("web:v3"), []deploy.Target{w.Target("web")}, lockOpts(s, deploy.LockFail, "b")); !errors.Is(err, deploy.ErrLocked) {
-				t.Fatalf("at %v another release was not refused: %v", time.Now().Sub(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)), err)
+				t.Fatalf("at %v another release was not refused: %v", time.Since(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)), err)
 			}
 		}
 		if err := <-done; err != nil {
