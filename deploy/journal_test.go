@@ -8,6 +8,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -255,4 +256,53 @@ func TestRecoverWithLeases(t *testing.T) {
 			t.Fatalf("after the lease lapsed: %+v, %v; web %s", out, err, w.Image("web"))
 		}
 	})
+}
+
+// A target that reports after its Apply returned (a goroutine it left) changes neither the
+// report nor the journal.
+func TestLateEventsChangeNeitherReportNorJournal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := &countingJournal{Memory: store.NewMemory()}
+		res, err := deploy.Run(t.Context(), rel, []deploy.Target{snappingLeaky{&leakyTarget{fakeTarget{name: "leaky"}}}}, &deploy.Options{Journal: j})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, writes := len(res.Report(nil).Stages[0].Targets[0].Events), j.n.Load()
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		if n := j.n.Load(); n != writes {
+			t.Errorf("%d journal writes after Run returned", n-writes)
+		}
+		if n := len(res.Report(nil).Stages[0].Targets[0].Events); n != events {
+			t.Errorf("%d events in the report after Run returned, %d before", n, events)
+		}
+	})
+}
+
+// countingJournal counts the writes.
+type countingJournal struct {
+	*store.Memory
+	n atomic.Int32
+}
+
+func (j *countingJournal) Write(ctx context.Context, r *deploy.Record) error {
+	j.n.Add(1)
+	return j.Memory.Write(ctx, r)
+}
+
+// snappingLeaky is a leakyTarget whose plan's snapshot changes every time it is taken.
+type snappingLeaky struct{ *leakyTarget }
+
+func (s snappingLeaky) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error) {
+	p, err := s.leakyTarget.Plan(ctx, r)
+	return &snappingPlan{Plan: p}, err
+}
+
+type snappingPlan struct {
+	deploy.Plan
+	n atomic.Int32
+}
+
+func (p *snappingPlan) Snapshot() ([]byte, error) {
+	return fmt.Appendf(nil, `{"version":1,"n":%d}`, p.n.Add(1)), nil
 }

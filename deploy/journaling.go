@@ -59,6 +59,9 @@ func (d *run) journal(ctx context.Context, step string, change func(r *Record)) 
 	}
 	jr.mu.Lock()
 	defer jr.mu.Unlock()
+	if jr.rec.Done {
+		return nil // finished: nothing more to record
+	}
 	if change != nil {
 		change(&jr.rec)
 	}
@@ -99,7 +102,7 @@ func (d *run) journalTarget(ctx context.Context, i int, state TargetState, step 
 // written: a target reports an event before each change it makes, so the change is on record
 // before it is made. A failed write is logged; the next one tries again.
 func (d *run) journalSnapshot(ctx context.Context, i int) {
-	if d.jr == nil {
+	if d.jr == nil || d.isClosed() {
 		return
 	}
 	snap := snapshotOf(d.res.Targets[i].Plan)

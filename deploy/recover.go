@@ -112,6 +112,7 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 	var closeEmit func()
 	d.emit, closeEmit = serialise(o.OnEvent, d.o.Logger)
 	defer closeEmit()
+	defer d.close()
 	d.desc = "recovery of release " + rec.ID
 	d.jr = &journaler{j: j, rec: *rec}
 	defer d.countCalls()

@@ -201,6 +201,7 @@ func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*
 	var closeEmit func()
 	d.emit, closeEmit = serialise(o.OnEvent, o.Logger)
 	defer closeEmit()
+	defer d.close()
 
 	runCtx := ctx
 	if o.Timeout > 0 {
@@ -321,7 +322,8 @@ type run struct {
 	changed []bool         // by target: whether its plan changes anything
 	names   []string       // by target: its name
 	calls   []atomic.Int64 // by target: the API calls it made
-	evMu    sync.Mutex     // guards each target's events
+	evMu    sync.Mutex     // guards each target's events, and closed
+	closed  bool           // the run returned: what targets report later is dropped
 	desc    string         // what the release is, for leases and the journal
 	ls      *leases
 	jr      *journaler
@@ -543,6 +545,19 @@ func (d *run) emitFor(i int, e Event) {
 	d.emit(e)
 }
 
+// close marks the run returned: events targets report later are neither kept nor journalled.
+func (d *run) close() {
+	d.evMu.Lock()
+	d.closed = true
+	d.evMu.Unlock()
+}
+
+func (d *run) isClosed() bool {
+	d.evMu.Lock()
+	defer d.evMu.Unlock()
+	return d.closed
+}
+
 // keep adds e to target i's events for the report.
 func (d *run) keep(i int, e Event) {
 	if e.Time.IsZero() {
@@ -550,6 +565,9 @@ func (d *run) keep(i int, e Event) {
 	}
 	d.evMu.Lock()
 	defer d.evMu.Unlock()
+	if d.closed {
+		return // a goroutine the target left behind, after the run returned
+	}
 	tr := &d.res.Targets[i]
 	if len(tr.events) == maxEvents {
 		tr.events = slices.Delete(tr.events, 0, 1)
