@@ -51,7 +51,7 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: deploy.Counts{Desired: l.total},
 		Message: fmt.Sprintf("sending version %s to %d instances, %d at a time, up to %d failures allowed", p.rel.version, l.total, l.batch, l.allowed)})
 	skipped := len(p.usable) < len(p.instances)
-	if len(t.opts.VerifyCommands) == 0 && ((len(t.fleet.Tags) > 0 && len(t.fleet.InstanceIDs) == 0 && !skipped) || len(p.usable) <= 50) {
+	if len(t.opts.VerifyCommands) == 0 && len(t.opts.WaveGates) == 0 && ((len(t.fleet.Tags) > 0 && len(t.fleet.InstanceIDs) == 0 && !skipped) || len(p.usable) <= 50) {
 		var c command
 		if len(p.usable) <= 50 {
 			c = p.deployCommand(p.usable, nil, t.opts.Strategy.String(), strconv.Itoa(l.allowed))
@@ -127,11 +127,21 @@ func (p *Plan) failures() int {
 	return len(p.failed)
 }
 
-// waves deploys one batch at a time, verifying each before the next, and stops as soon as
-// more instances failed than allowed.
+// waves deploys one batch at a time, verifying each and running the wave gates before the
+// next, and stops as soon as more instances failed than allowed or a gate failed.
 func (p *Plan) waves(ctx context.Context, emit deploy.EventFunc) error {
 	t, l := p.t, p.limits
-	for i, wave := range slices.Collect(slices.Chunk(p.usable, l.batch)) {
+	all := slices.Collect(slices.Chunk(p.usable, l.batch))
+	for i, wave := range all {
+		if i > 0 {
+			for _, g := range t.opts.WaveGates {
+				emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseGate, Message: fmt.Sprintf("gate %s before wave %d", g.Check.Name(), i+1)})
+				if res := g.Run(ctx, emit); res.Err != nil {
+					return &deploy.Error{Kind: deploy.ErrGateFailed, Target: t.Name(), Op: "apply",
+						Detail: fmt.Sprintf("stopped before wave %d of %d", i+1, len(all)), Err: res.Err}
+				}
+			}
+		}
 		p.mu.Lock()
 		counts := deploy.Counts{Desired: l.total, Updated: len(p.done), Failed: len(p.failed)}
 		p.mu.Unlock()

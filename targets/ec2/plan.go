@@ -296,6 +296,8 @@ func (t *Target) checkOptions() error {
 		return bad("Options.Commands is empty: nothing to run")
 	case o.Document != "AWS-RunShellScript" && len(o.Commands) > 0:
 		return bad("Options.Commands runs with AWS-RunShellScript; with Document %q use Parameters", o.Document)
+	case slices.ContainsFunc(o.WaveGates, func(g deploy.Gate) bool { return g.Check == nil }):
+		return bad("a gate of Options.WaveGates has no Check")
 	case o.ExecutionTimeout < 0 || o.ExecutionTimeout > 48*time.Hour:
 		return bad("ExecutionTimeout %v is outside SSM's 1 s to 48 h", o.ExecutionTimeout)
 	case o.MinHealthy != nil && o.MinHealthy.Percent && o.MinHealthy.N > 100:

@@ -72,6 +72,10 @@ type Options struct {
 	// VerifyCommands, if set, run after each wave (a local health check, say); a non-zero
 	// exit fails that instance, and the rollout goes on to the next wave only if it may.
 	VerifyCommands []string
+	// WaveGates, if set, run after each wave but the last, in order (a CloudWatch alarm's
+	// bake, say: deploy/gate); a gate that fails stops the rollout, which then rolls back.
+	// Like VerifyCommands, they make the target drive the rollout wave by wave.
+	WaveGates []deploy.Gate
 	// WorkingDirectory and ExecutionTimeout are AWS-RunShellScript's parameters.
 	WorkingDirectory string
 	ExecutionTimeout time.Duration

@@ -762,3 +762,47 @@ func TestTimeoutCancelsAndRollsBack(t *testing.T) {
 		}
 	})
 }
+
+// Wave gates run between waves: passing, every wave is deployed and the gate ran between each
+// two; failing after the first wave, the second is never sent and the first rolls back, the
+// error carrying the gate's evidence.
+func TestWaveGates(t *testing.T) {
+	for _, verdict := range []deploy.Verdict{deploy.Pass, deploy.Fail} {
+		t.Run(string(verdict), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv()
+				ids := e.srv.Fleet(6, map[string]string{"app": "web", "stevedore:version": "v1"})
+				runs := 0
+				alarms := deploy.CheckFunc("alarms", func(context.Context) (deploy.Measurement, error) {
+					runs++
+					return deploy.Measurement{Verdict: verdict, Evidence: "web-5xx in ALARM"}, nil
+				})
+				tg := e.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: script, RollbackCommands: rollbackScript,
+					Strategy: ec2.Count{N: 2}, WaveGates: []deploy.Gate{{Check: alarms, Count: 2, Interval: 30 * time.Second}}})
+				_, err := e.run(t, tg, "v2")
+				deployed := 0
+				for _, r := range e.srv.Ran() {
+					if exported(t, r.Commands)["STEVEDORE_FAILED_VERSION"] == "" {
+						deployed += len(r.Instances)
+					}
+				}
+				switch verdict {
+				case deploy.Pass:
+					if err != nil || deployed != 6 || runs != 4 {
+						t.Errorf("err %v; %d instances deployed, gate measured %d times; want 6 and 4 (2 gates of 2)", err, deployed, runs)
+					}
+				case deploy.Fail:
+					if !errors.Is(err, deploy.ErrGateFailed) || !errors.Is(err, deploy.ErrRolledBack) || !strings.Contains(err.Error(), "web-5xx in ALARM") ||
+						!strings.Contains(err.Error(), "stopped before wave 2 of 3") || deployed != 2 {
+						t.Errorf("err %v; %d deployed, want 2", err, deployed)
+					}
+					for _, id := range ids[:2] {
+						if v := e.srv.Tags(id)["stevedore:version"]; v != "v1" {
+							t.Errorf("%s recorded on %s", id, v)
+						}
+					}
+				}
+			})
+		})
+	}
+}

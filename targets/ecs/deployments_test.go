@@ -260,6 +260,37 @@ func TestPauseHookGate(t *testing.T) {
 	}
 }
 
+// A release gate answers a PAUSE hook through HookGate: a pass continues the deployment
+// after the gate's measurements, a failure rolls it back.
+func TestPauseHookAnsweredByAReleaseGate(t *testing.T) {
+	const hook = "arn:aws:ecs:us-east-1:123456789012:pause/approve"
+	config := `{"strategy":"BLUE_GREEN","lifecycleHooks":[{"hookTargetArn":"` + hook + `","targetType":"PAUSE","lifecycleStages":["POST_SCALE_UP"],"timeoutConfiguration":{"timeoutInMinutes":30,"action":"ROLLBACK"}}]}`
+	for _, verdict := range []deploy.Verdict{deploy.Pass, deploy.Fail} {
+		t.Run(string(verdict), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newDeploymentsEnv(t, 2, config)
+				measured := 0
+				check := deploy.CheckFunc("canary-errors", func(context.Context) (deploy.Measurement, error) {
+					measured++
+					return deploy.Measurement{Verdict: verdict, Evidence: "0.2% errors"}, nil
+				})
+				_, log, err := run(t, e, &ecs.Options{Hooks: ecs.HookGate(deploy.Gate{Check: check, Count: 3, Interval: time.Minute}, nil)}, nil)
+				cont := e.srv.Requests("ContinueServiceDeployment")
+				want := map[deploy.Verdict]string{deploy.Pass: "CONTINUE", deploy.Fail: "ROLLBACK"}[verdict]
+				if len(cont) != 1 || gjson.GetBytes(cont[0], "action").Str != want {
+					t.Errorf("ContinueServiceDeployment calls %s, want one with %s", cont, want)
+				}
+				if wantN := map[deploy.Verdict]int{deploy.Pass: 3, deploy.Fail: 1}[verdict]; measured != wantN {
+					t.Errorf("measured %d times, want %d", measured, wantN)
+				}
+				if verdict == deploy.Pass && err != nil || verdict == deploy.Fail && !errors.Is(err, deploy.ErrRolledBack) {
+					t.Errorf("err = %v\n%s", err, log.text())
+				}
+			})
+		})
+	}
+}
+
 func TestPauseHookWithoutGateIsReportedAndWaitedOn(t *testing.T) {
 	const hook = "arn:aws:ecs:us-east-1:123456789012:pause/approve"
 	synctest.Test(t, func(t *testing.T) {

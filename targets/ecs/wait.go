@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -427,4 +428,20 @@ func (t *Target) streamEvents(svc *types.Service, after time.Time, phase deploy.
 // ErrCanceled otherwise, with detail saying where things stood.
 func (t *Target) ctxErr(ctx context.Context, op, detail string) error {
 	return deploy.ContextError(ctx.Err(), t.Name(), op, detail)
+}
+
+// HookGate answers PAUSE lifecycle hooks (Options.Hooks) with a release gate: when a hook
+// awaits action the gate runs (Count measurements Interval apart), and CONTINUE follows a
+// pass, ROLLBACK a failure or an inconclusive end. Keep the gate's length within the hook's
+// timeoutInMinutes: ECS takes the timeout action when it passes. Its evidence goes to log.
+func HookGate(g deploy.Gate, log *slog.Logger) func(ctx context.Context, h Hook) (bool, error) {
+	log = deploy.LoggerOrDiscard(log)
+	return func(ctx context.Context, h Hook) (bool, error) {
+		res := g.Run(ctx, nil)
+		if ctx.Err() != nil {
+			return false, ctx.Err() // asked again, if the wait goes on
+		}
+		log.InfoContext(ctx, "lifecycle hook gate", "hook", h.ID, "stage", h.Stage, "verdict", string(res.Verdict), "err", res.Err)
+		return res.Err == nil, nil
+	}
 }
