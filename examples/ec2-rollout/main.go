@@ -67,6 +67,7 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("ec2-rollout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	tags := cli.NewPairs("Key=Value")
+	rf := cli.AddReleaseFlags(fs)
 	instances := fs.String("instances", "", "comma-separated instance IDs")
 	fs.Var(tags, "tag", "Key=Value a target instance must carry (repeatable; all must match)")
 	commandsFile := fs.String("commands", "", "file of shell commands that install the release, one per line")
@@ -84,6 +85,9 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dryRun := fs.Bool("dry-run", false, "list the instances that would be hit, and send nothing")
 	poll := fs.Duration("poll-interval", 2*time.Second, "first wait between status polls (it grows to 15s)")
 	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := rf.Check(); err != nil {
 		return err
 	}
 	fleet := ec2.Fleet{Tags: tags.Values}
@@ -127,12 +131,23 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *image != "" {
 		rel.Images = map[string]string{"": *image}
 	}
-	res, err := deploy.Run(ctx, rel, []deploy.Target{target}, &deploy.Options{
+	dopts := &deploy.Options{
 		DryRun: *dryRun, Timeout: *timeout, RollbackTimeout: *rollbackTimeout,
 		OnEvent: func(e deploy.Event) {
 			fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message)
 		},
-	})
+	}
+	if !*dryRun {
+		if err := rf.Prepare(ctx, &cfg, []deploy.Target{target}, dopts, stderr); err != nil {
+			return err
+		}
+	}
+	res, err := deploy.Run(ctx, rel, []deploy.Target{target}, dopts)
+	if !*dryRun {
+		if ferr := rf.Finish(res, err, stderr); ferr != nil && err == nil {
+			return ferr
+		}
+	}
 	var plan *ec2.Plan
 	if res != nil && len(res.Targets) > 0 {
 		plan, _ = res.Targets[0].Plan.(*ec2.Plan)

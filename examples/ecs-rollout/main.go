@@ -87,12 +87,16 @@ func rollout(ctx context.Context, args []string, getenv func(string) string, std
 	waitUntil := fs.String("wait-until", "deployed", "when the wait ends: deployed (the service deployment is SUCCESSFUL), started,\nor a lifecycle stage such as BAKE_TIME (then follow it later with -wait-for)")
 	waitFor := fs.String("wait-for", "", "deploy nothing: wait for (or, with -wait-until started, report on) the service\ndeployment with this ARN; only the region needs to be set")
 	keep := fs.Int("keep", 0, "after a successful deploy, keep the newest `N` revisions of the family and deregister\nthe rest that no service or in-flight deployment uses (0 keeps all)")
+	rf := cli.AddReleaseFlags(fs)
 	verify := fs.Bool("verify", false, "before changing anything, check that the images (ECR), roles, log groups and\nsecrets the new task definition names exist and can be read")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: ecs-rollout [flags]\n\n%s\n\nFlags:\n", environmentHelp)
 		fs.PrintDefaults()
 	}
 	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := rf.Check(); err != nil {
 		return err
 	}
 	until, err := ecs.ParseUntil(*waitUntil)
@@ -142,12 +146,23 @@ func rollout(ctx context.Context, args []string, getenv func(string) string, std
 	client := awsecs.NewFromConfig(cfg)
 	target := ecs.New(client, env.cluster, env.service, opts)
 	rel := deploy.Release{Version: env.version, Images: map[string]string{env.container: image}}
-	res, err := deploy.Run(ctx, rel, []deploy.Target{target}, &deploy.Options{
+	dopts := &deploy.Options{
 		Timeout:         *timeout,
 		RollbackTimeout: *rollbackTimeout,
 		DryRun:          *dryRun,
 		OnEvent:         logEvent,
-	})
+	}
+	if !*dryRun {
+		if err := rf.Prepare(ctx, &cfg, []deploy.Target{target}, dopts, stderr); err != nil {
+			return err
+		}
+	}
+	res, err := deploy.Run(ctx, rel, []deploy.Target{target}, dopts)
+	if !*dryRun {
+		if ferr := rf.Finish(res, err, stderr); ferr != nil && err == nil {
+			return ferr
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -426,3 +426,44 @@ func TestVerifyAgainstMoto(t *testing.T) {
 		t.Errorf("registered a revision before verifying:\n%s", stderr)
 	}
 }
+
+// A run killed in the middle of its wait (SIGKILL: no chance to roll back) leaves its
+// release in the journal; the next run finds it, rolls the service back, then deploys, and
+// prints the report.
+func TestKilledRunIsRecoveredByTheNext(t *testing.T) {
+	srv, env := fakeECS(t, 100*time.Millisecond)
+	srv.SetBehavior("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2", ecstest.Behavior{StartEvery: time.Hour})
+	dir := t.TempDir()
+	p := clitest.Start(t, clitest.Build(t, "examples/ecs-rollout"), env, "-journal", dir)
+	p.WaitFor("updated service to web:2", time.Minute)
+	p.Signal(syscall.SIGKILL)
+	if code, _ := p.Wait(time.Minute); code != -1 && code != 137 {
+		t.Logf("the killed run exited %d", code)
+	}
+	if got := serviceTD(t, srv); got != "web:2" {
+		t.Fatalf("the killed run left the service on %s, want web:2", got)
+	}
+	srv.SetBehavior("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2", ecstest.Behavior{StartEvery: 100 * time.Millisecond})
+	report := filepath.Join(t.TempDir(), "report.json")
+	envMap := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		envMap[k] = v
+	}
+	for k, v := range envMap {
+		t.Setenv(k, v) // the SDK reads AWS_ENDPOINT_URL from the environment
+	}
+	code, stdout, stderr := runProgram(t, envMap, "-journal", dir, "-stale-after", "1ns", "-report", report)
+	if code != 0 {
+		t.Fatalf("the next run: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "recovered release ") || !strings.Contains(stderr, ": rolled back") {
+		t.Errorf("the next run does not say it recovered the killed one:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "ecs:prod/web  web:1") || lastLine(stdout) != "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3" {
+		t.Errorf("stdout %q; the report table:\n%s", stdout, stderr)
+	}
+	if b, err := os.ReadFile(report); err != nil || !strings.Contains(string(b), `"outcome": "deployed"`) {
+		t.Errorf("the JSON report: %v\n%s", err, b)
+	}
+}

@@ -49,6 +49,7 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("eks-rollout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	images := cli.NewPairs("CONTAINER=IMAGE")
+	rf := cli.AddReleaseFlags(fs)
 	cluster := fs.String("cluster", "", "EKS cluster name (endpoint and tokens from AWS)")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: KUBECONFIG, else ~/.kube/config)")
 	kctx := fs.String("context", "", "kubeconfig context (default: its current-context)")
@@ -62,6 +63,9 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	noWatch := fs.Bool("no-watch", false, "poll instead of watching")
 	printToken := fs.Bool("print-token", false, "print an ExecCredential for -cluster and exit")
 	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := rf.Check(); err != nil {
 		return err
 	}
 	if *cluster != "" && (*kubeconfig != "" || *kctx != "") {
@@ -109,12 +113,23 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	target := eks.New(client, kind, *namespace, *name, &eks.Options{Cluster: *cluster, NoWatch: *noWatch})
-	res, err := deploy.Run(ctx, deploy.Release{Images: images.Values}, []deploy.Target{target}, &deploy.Options{
+	dopts := &deploy.Options{
 		DryRun: *dryRun, Timeout: *timeout, RollbackTimeout: *rollbackTimeout,
 		OnEvent: func(e deploy.Event) {
 			fmt.Fprintf(stderr, "%s %-8s %s\n", e.Time.Format("15:04:05"), e.Phase, e.Message)
 		},
-	})
+	}
+	if !*dryRun {
+		if err := rf.Prepare(ctx, nil, []deploy.Target{target}, dopts, stderr); err != nil {
+			return err
+		}
+	}
+	res, err := deploy.Run(ctx, deploy.Release{Images: images.Values}, []deploy.Target{target}, dopts)
+	if !*dryRun {
+		if ferr := rf.Finish(res, err, stderr); ferr != nil && err == nil {
+			return ferr
+		}
+	}
 	if *dryRun && res != nil && len(res.Targets) > 0 && res.Targets[0].Plan != nil {
 		if d := res.Targets[0].Plan.Diff(); d != "" {
 			fmt.Fprint(stdout, d)
