@@ -112,13 +112,7 @@ func TestLockWaitOutlastsACrashedHolder(t *testing.T) {
 // keeps renewing, and another release with LockFail is refused throughout.
 func TestLeasesAreRenewedWhileTheReleaseRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := deploytest.NewMemory("web:v1", "web")
-		s := store.NewMemory()
-		done := make(chan error)
-		go func() {
-			_, err := deploy.Run(t.Context(), imageRelease("web:slow"), []deploy.Target{w.Target("web")}, lockOpts(s, deploy.LockWait, "a"))
-			done <- err
-		}()
+		w, s, done := slowRelease(t)
 		for range 9 {
 			time.Sleep(time.Minute)
 			if _, err := deploy.Run(t.Context(), imageRelease("web:v3"), []deploy.Target{w.Target("web")}, lockOpts(s, deploy.LockFail, "b")); !errors.Is(err, deploy.ErrLocked) {
@@ -163,13 +157,7 @@ func TestLockSupersedeNewestWins(t *testing.T) {
 // stops and rolls back.
 func TestLostLeaseStopsTheRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := deploytest.NewMemory("web:v1", "web")
-		s := store.NewMemory()
-		done := make(chan error)
-		go func() {
-			_, err := deploy.Run(t.Context(), imageRelease("web:slow"), []deploy.Target{w.Target("web")}, lockOpts(s, deploy.LockWait, "a"))
-			done <- err
-		}()
+		w, s, done := slowRelease(t)
 		time.Sleep(time.Minute)
 		h := s.Holder("memory:web")
 		if h == nil {
@@ -285,4 +273,17 @@ func TestLocksAreTakenInNameOrder(t *testing.T) {
 			t.Errorf("took %v: the releases waited on each other", took)
 		}
 	})
+}
+
+// slowRelease starts release "a" of a ten-minute rollout (web:slow) to memory:web, leased
+// with LockWait; done gives its error.
+func slowRelease(t *testing.T) (*deploytest.Memory, *store.Memory, <-chan error) {
+	w := deploytest.NewMemory("web:v1", "web")
+	s := store.NewMemory()
+	done := make(chan error, 1)
+	go func() {
+		_, err := deploy.Run(t.Context(), imageRelease("web:slow"), []deploy.Target{w.Target("web")}, lockOpts(s, deploy.LockWait, "a"))
+		done <- err
+	}()
+	return w, s, done
 }

@@ -82,12 +82,8 @@ func (f *File) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
 		if err != nil {
 			return nil, deploy.Wrap(deploy.ErrUnavailable, "", "read the journal", err, "")
 		}
-		r, err := decodeRecord(b)
-		if err != nil {
+		if out, err = appendUnfinished(out, b); err != nil {
 			return nil, err
-		}
-		if !r.Done {
-			out = append(out, r)
 		}
 	}
 	sortRecords(out)

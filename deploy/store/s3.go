@@ -257,12 +257,8 @@ func (s *S3) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
 			if err != nil {
 				return nil, s.wrap("read the journal", err)
 			}
-			r, err := decodeRecord(b)
-			if err != nil {
+			if out, err = appendUnfinished(out, b); err != nil {
 				return nil, err
-			}
-			if !r.Done {
-				out = append(out, r)
 			}
 		}
 	}
