@@ -237,22 +237,7 @@ func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*
 	if err := d.startJournal(runCtx); err != nil {
 		return d.res, err
 	}
-	var order []int
-	for si := range stages {
-		d.res.Stages[si].Started = true
-		if err := d.journal(runCtx, "", func(r *Record) { r.Stages[si].Started = true }); err != nil {
-			d.setCause(err)
-			break
-		}
-		order = append(order, d.apply(runCtx, si)...)
-		if anyErr(d.res) || d.getCause() != nil {
-			break
-		}
-		if err := d.gates(runCtx, si); err != nil {
-			d.setCause(err)
-			break
-		}
-	}
+	order := d.applyStages(runCtx)
 	if !anyErr(d.res) && d.getCause() == nil {
 		d.finishJournal(ctx)
 		return d.res, nil
@@ -268,6 +253,28 @@ func RunStages(ctx context.Context, r Release, stages []Stage, opts *Options) (*
 	d.rollback(rbCtx, order)
 	d.finishJournal(ctx)
 	return d.res, d.err()
+}
+
+// applyStages applies the stages in order, each once the one before succeeded and its gates
+// passed, and returns the started targets in the order their applies started.
+func (d *run) applyStages(ctx context.Context) []int {
+	var order []int
+	for si := range d.stages {
+		d.res.Stages[si].Started = true
+		if err := d.journal(ctx, "", func(r *Record) { r.Stages[si].Started = true }); err != nil {
+			d.setCause(err)
+			break
+		}
+		order = append(order, d.apply(ctx, si)...)
+		if anyErr(d.res) || d.getCause() != nil {
+			break
+		}
+		if err := d.gates(ctx, si); err != nil {
+			d.setCause(err)
+			break
+		}
+	}
+	return order
 }
 
 // countCalls copies each target's call count into the result.
