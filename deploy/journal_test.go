@@ -306,3 +306,29 @@ type snappingPlan struct {
 func (p *snappingPlan) Snapshot() ([]byte, error) {
 	return fmt.Appendf(nil, `{"version":1,"n":%d}`, p.n.Add(1)), nil
 }
+
+// Recover that waits for a live release's lease finds, once it has it, that the release
+// finished meanwhile, and leaves it alone.
+func TestRecoverWaitingForALiveReleaseLeavesItAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := deploytest.NewMemory("v1", journalServices...)
+		s := store.NewMemory()
+		done := make(chan error, 1)
+		go func() {
+			_, err := deploy.Run(t.Context(), imageRelease("v2"), []deploy.Target{w.Target("web")},
+				&deploy.Options{Journal: s, Lock: &deploy.LockOptions{Locker: s, TTL: time.Minute}, ReleaseID: "live"})
+			done <- err
+		}()
+		time.Sleep(time.Second) // the release is under way, its record unfinished
+		out, err := deploy.Recover(t.Context(), s, journalTargets(w), &deploy.RecoverOptions{Lock: &deploy.LockOptions{Locker: s, Policy: deploy.LockWait}})
+		if err != nil || len(out) != 1 || out[0].Result != nil || !strings.Contains(fmt.Sprint(out[0].Err), "finished while Recover waited") {
+			t.Fatalf("Recover: %+v, %v", out, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if img := w.Image("web"); img != "v2" {
+			t.Errorf("web runs %s: Recover rolled back a release that had finished", img)
+		}
+	})
+}

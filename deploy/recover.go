@@ -153,6 +153,13 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 			return nil, err
 		}
 		defer d.unlockAll(ctx)
+		// The lease may have been waited for while the release's runner finished it.
+		if still, err := unfinished(ctx, j, rec.ID); err != nil || !still {
+			if err == nil {
+				err = Errorf(ErrCanceled, "", "recover", "release %s finished while Recover waited for its targets", rec.ID)
+			}
+			return nil, err
+		}
 	}
 	for _, tr := range d.res.Targets {
 		if tr.Err != nil {
@@ -172,6 +179,20 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 	d.rollback(rbCtx, order)
 	d.finishJournal(ctx)
 	return d.res, d.err()
+}
+
+// unfinished reports whether j still holds release id unfinished.
+func unfinished(ctx context.Context, j Journal, id string) (bool, error) {
+	recs, err := j.Unfinished(ctx)
+	if err != nil {
+		return false, Wrap(ErrUnavailable, "", "read the journal", err, "")
+	}
+	for _, r := range recs {
+		if r.ID == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // restore makes a target's plan again from its record, or says why it cannot.
