@@ -18,13 +18,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -119,7 +116,7 @@ func rollout(ctx context.Context, args []string, getenv func(string) string, std
 	// Every output file is checked before anything changes: a deploy must not succeed and
 	// then fail on a path it cannot write.
 	for _, p := range []string{*imageDefs, *imageDetail} {
-		if err := checkWritable(p); err != nil {
+		if err := cli.CheckWritable(p); err != nil {
 			return fmt.Errorf("%v; nothing was changed", err)
 		}
 	}
@@ -269,28 +266,6 @@ func readEnv(getenv func(string) string, tag string) (environment, error) {
 		return e, cli.UsageError("set " + strings.Join(missing, ", "))
 	}
 	return e, nil
-}
-
-// checkWritable reports whether path can be written, without changing it: an existing file
-// is opened for writing, a new one tried as a temporary file next to it. "" is fine.
-func checkWritable(path string) error {
-	if path == "" {
-		return nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err == nil {
-		return f.Close()
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	f, err = os.CreateTemp(filepath.Dir(path), ".ecs-rollout-check-*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
 }
 
 // writeImageDefinitions writes [{"name":..., "imageUri":...}] for the containers now running

@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,10 +49,8 @@ func (f *ReleaseFlags) Check() error {
 	case *f.recover != "rollback" && *f.recover != "resume":
 		return UsageError("-recover must be rollback or resume")
 	}
-	if *f.report != "" {
-		if err := checkWritable(*f.report); err != nil {
-			return fmt.Errorf("%v; nothing was changed", err)
-		}
+	if err := CheckWritable(*f.report); err != nil {
+		return fmt.Errorf("%v; nothing was changed", err)
 	}
 	return nil
 }
@@ -122,16 +123,24 @@ func (f *ReleaseFlags) Finish(res *deploy.Result, err error, w io.Writer) error 
 	return os.WriteFile(*f.report, append(b, '\n'), 0o644)
 }
 
-// checkWritable fails when path cannot be written, leaving nothing that was not there.
-func checkWritable(path string) error {
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+// CheckWritable reports whether path can be written, without changing it: an existing file
+// is opened for writing, a new one is tried as a temporary file beside it; "" is fine.
+func CheckWritable(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	f, err = os.CreateTemp(filepath.Dir(path), ".stevedore-check-*")
 	if err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
+	name := f.Name()
 	f.Close()
-	if statErr != nil {
-		os.Remove(path)
-	}
-	return nil
+	return os.Remove(name)
 }
