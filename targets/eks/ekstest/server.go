@@ -44,8 +44,8 @@ type Server struct {
 
 	mu          sync.Mutex
 	now         func() time.Time
-	rv          int64 // the last resourceVersion given out
-	seq         int   // names and UIDs
+	rv          int64                  // the last resourceVersion given out
+	seq         int                    // names and UIDs
 	deployments map[string]*deployment // by namespace/name
 	behaviors   map[string]Behavior    // by image
 	changed     chan struct{}          // closed and replaced when anything changes
