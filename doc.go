@@ -49,8 +49,12 @@
 //     Store and CodeBuild source credentials, with denials, faults and gates.
 //   - [github.com/stevedore-dev/stevedore/deploy/gate/gatetest]: CloudWatch alarms and metrics
 //     that follow a script in time, for gates.
+//   - [github.com/stevedore-dev/stevedore/targets/eks/ekstest]: a Kubernetes API server for
+//     Deployments (a rolling controller, ReplicaSet revisions, watch, scripted pull failures),
+//     handing out the EKS target's client instead of an aws.Config.
 //
-// Runnable programs live under examples/: quickstart (no AWS account needed), ecs-rollout
+// Runnable programs live under examples/: quickstart (no AWS account needed; ECS rollouts,
+// then a staged release across ECS, EKS and EC2 and one rolled back from all three), ecs-rollout
 // (the classic CodeBuild "describe, jq, register, update-service" script as a Go program),
 // ec2-rollout, eks-rollout (also a kubeconfig exec plugin), and secrets (get, put, exec with
 // masked output, CodeBuild source credentials). The internal/ packages are what the

@@ -39,6 +39,35 @@ func (s State) String() string {
 	return strings.Join(parts, " ")
 }
 
+// brief is s for the table: its revision, the images that differ from other's, each by the
+// last element of its path (digests cut to 12 hex digits; the JSON report keeps them whole),
+// and its version.
+func (s State) brief(other State) string {
+	b := State{Revision: s.Revision, Version: s.Version, Images: map[string]string{}}
+	for c, img := range s.Images {
+		if other.Images[c] != img {
+			b.Images[c] = shortImage(img)
+		}
+	}
+	if len(b.Images) == 0 && b.Revision == "" && b.Version == "" {
+		for c, img := range s.Images { // nothing differs: say what runs
+			b.Images[c] = shortImage(img)
+		}
+	}
+	return b.String()
+}
+
+// shortImage is an image reference without its registry and path, its digest cut short.
+func shortImage(ref string) string {
+	name, digest, hasDigest := strings.Cut(ref, "@")
+	name = name[strings.LastIndexByte(name, '/')+1:]
+	if !hasDigest {
+		return name
+	}
+	algo, hex, _ := strings.Cut(digest, ":")
+	return name + "@" + algo + ":" + hex[:min(len(hex), 12)]
+}
+
 // Describer is implemented by a plan that can say, for the release report, what its target
 // ran when planned and what the plan puts in its place.
 type Describer interface {
@@ -182,8 +211,9 @@ func targetOutcome(tr TargetResult) string {
 }
 
 // WriteTable writes the report for people: a line for the release, a table of the targets
-// stage by stage (before, after, outcome, time, calls), each gate's verdict and last
-// evidence, and the errors.
+// stage by stage (before and after, as what changed: revision, images by their last path
+// element, version; then outcome, time, calls), each gate's verdict and last evidence, and
+// the errors.
 func (rep *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	took := rep.Finished.Sub(rep.Started).Round(100 * time.Millisecond)
@@ -197,11 +227,18 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 		for _, t := range st.Targets {
 			before, after := "-", "-"
+			var b, a State
 			if t.Before != nil {
-				before = t.Before.String()
+				b = *t.Before
 			}
 			if t.After != nil {
-				after = t.After.String()
+				a = *t.After
+			}
+			if t.Before != nil {
+				before = b.brief(a)
+			}
+			if t.After != nil {
+				after = a.brief(b)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", name, t.Name, before, after, t.Outcome, t.Duration.Round(100*time.Millisecond), t.Calls)
 		}

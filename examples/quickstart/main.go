@@ -2,8 +2,11 @@
 // in-process (an HTTP server that speaks the ECS API, reached by the real AWS SDK client),
 // rolls a release out to it with live progress, then rolls out a broken release that fails,
 // is diagnosed and is rolled back; then a blue/green rollout that waits through its bake
-// time, and a canary that an alarm rolls back. It exits 0 when all four went as expected. SIGINT or SIGTERM
-// cancels the rollout under way, rolls it back and exits 130 or 143; a second one exits at once.
+// time, and a canary that an alarm rolls back. Then one release in three stages across that
+// ECS service, an EKS Deployment and an EC2 fleet (each simulated), with an alarm gate between
+// stages, and a release whose last stage fails, after which all three are back where they
+// were. It exits 0 when all six went as expected. SIGINT or SIGTERM cancels the rollout under
+// way, rolls it back and exits 130 or 143; a second one exits at once.
 package main
 
 import (
@@ -125,12 +128,21 @@ func run(ctx context.Context, out io.Writer, step time.Duration) error {
 		return fmt.Errorf("the canary ended %s: %v", res.Outcome(), err2)
 	}
 	canaryTook := time.Since(start).Round(100 * time.Millisecond)
+	sim.FireAlarm("shop-5xx", time.Time{}) // v5's errors went with it
+
+	staged, err := stagedReleases(ctx, out, step, client)
+	if err != nil {
+		return err
+	}
 
 	fmt.Fprintf(out, "\nSummary\n")
 	fmt.Fprintf(out, "  v2: registered %s and rolled it out in %v\n", path.Base(first.Registered()), goodTook)
 	fmt.Fprintf(out, "  v3: failed and was rolled back in %v; the error said:\n      %v\n", badTook, badErr)
 	fmt.Fprintf(out, "  v4: blue/green, out after its bake in %v\n", bgTook)
 	fmt.Fprintf(out, "  v5: canary rolled back by ECS when shop-5xx fired, in %v; the error said:\n      %v\n", canaryTook, err2)
-	fmt.Fprintf(out, "  %d ECS API calls in all, no AWS account used.\n", sim.TotalCalls())
+	for _, line := range staged {
+		fmt.Fprintf(out, "  %s\n", line)
+	}
+	fmt.Fprintf(out, "  %d ECS API calls in all; no AWS account or cluster used.\n", sim.TotalCalls())
 	return nil
 }

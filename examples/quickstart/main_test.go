@@ -23,9 +23,23 @@ func TestQuickstart(t *testing.T) {
 		"rollback deregistered shop:3", "v3: failed and was rolled back in", "CannotPullContainerError: 123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:v3: not found; latest events",
 		"IN_PROGRESS BAKE_TIME", "of bake time left", "done     rolled out version v4",
 		"10% of production traffic", "alarms in ALARM: shop-5xx", "v5: canary rolled back by ECS when shop-5xx fired",
+		// v6 in three stages with a gate; v7 fails in the last and all three go back
+		"ecs gate                                  gate alarms shop-p99-latency passed", `eks wait     k8s:default/Deployment/shop  deployment "shop" successfully rolled out`,
+		"ec2 done     ec2:tag:app=shop             version v6 runs on 3/3 instances", "): deployed in ",
+		"install: shop.tar.gz: checksum mismatch", "): rolled back in ", "gate alarms shop-p99-latency after ecs: pass, 3 measurements",
+		"ecs demo/shop runs shop:6", "eks default/shop has 3 ready pods of shop:v6", "ec2 app=shop instances run v6, v6, v6",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	// v7's rollbacks run latest stage first, each ended before the next starts.
+	v7 := text[strings.Index(text, "6. Releasing v7"):]
+	order := []string{"ec2 rollback ec2:tag:app=shop             rolled back", "eks rollback k8s:default/Deployment/shop  rolling back",
+		"eks rollback k8s:default/Deployment/shop  rolled back", "ecs rollback ecs:demo/shop                rolling back"}
+	for i := 1; i < len(order); i++ {
+		if a, b := strings.Index(v7, order[i-1]), strings.Index(v7, order[i]); a < 0 || b < a {
+			t.Errorf("%q (at %d) does not come before %q (at %d)", order[i-1], a, order[i], b)
 		}
 	}
 }
