@@ -351,13 +351,23 @@ func (s *Server) listDeployments(r *http.Request, ns string) answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var items []json.RawMessage
+	for _, d := range s.in(ns, name) {
+		items = append(items, d.current)
+	}
+	return s.list("DeploymentList", "apps/v1", items)
+}
+
+// in returns the Deployments of namespace ns (only the one named name, unless name is ""),
+// moved forward to now, by name. It is called with s.mu held.
+func (s *Server) in(ns, name string) []*deployment {
+	var out []*deployment
 	for _, d := range s.sorted() {
 		if d.namespace == ns && (name == "" || d.name == name) {
 			s.advance(d)
-			items = append(items, d.current)
+			out = append(out, d)
 		}
 	}
-	return s.list("DeploymentList", "apps/v1", items)
+	return out
 }
 
 func (s *Server) list(kind, apiVersion string, items []json.RawMessage) answer {
@@ -378,11 +388,7 @@ func (s *Server) listOwned(r *http.Request, rt route) answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var items []json.RawMessage
-	for _, d := range s.sorted() {
-		if d.namespace != rt.namespace {
-			continue
-		}
-		s.advance(d)
+	for _, d := range s.in(rt.namespace, "") {
 		for _, rs := range d.sets {
 			if !matches(sel, rs.labels()) {
 				continue
@@ -406,11 +412,7 @@ func (s *Server) listOwned(r *http.Request, rt route) answer {
 func (s *Server) deletePod(rt route) answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, d := range s.sorted() {
-		if d.namespace != rt.namespace {
-			continue
-		}
-		s.advance(d)
+	for _, d := range s.in(rt.namespace, "") {
 		for _, rs := range d.sets {
 			for i, p := range rs.pods {
 				if p.name == rt.name {
@@ -464,11 +466,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ns string) {
 		var out []event
 		var next time.Time
 		expired := false
-		for _, d := range s.sorted() {
-			if d.namespace != ns || (name != "" && d.name != name) {
-				continue
-			}
-			s.advance(d)
+		for _, d := range s.in(ns, name) {
 			expired = expired || (!initial && from < d.dropped)
 			for _, e := range d.events {
 				if initial && e.rv == d.rv {
