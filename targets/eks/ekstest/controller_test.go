@@ -189,6 +189,9 @@ func TestWrites(t *testing.T) {
 		if got := progress(gjson.ParseBytes(sim.Deployment("shop", "web"))); got != "3/3/3" {
 			t.Errorf("two steps later: %s, want 3/3/3", got)
 		}
+		if put, del := sim.Calls("PUT", "deployments"), sim.Calls("DELETE", "pods"); put != 3 || del != 1 || sim.TotalCalls() != 6 {
+			t.Errorf("calls: %d PUT deployments (want 3), %d DELETE pods (want 1), %d in all (want 6)", put, del, sim.TotalCalls())
+		}
 		for _, c := range []struct{ method, path string }{
 			{"GET", "/apis/apps/v1/namespaces/shop/deployments/nope"},
 			{"GET", "/apis/apps/v1/namespaces/shop/statefulsets/web"},
