@@ -164,11 +164,11 @@ spec:
       allocatable:
         cpu: "32"
         memory: 256Gi
-        pods: "110"
+        pods: "1000"
       capacity:
         cpu: "32"
         memory: 256Gi
-        pods: "110"
+        pods: "1000"
       phase: Running
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -312,8 +312,10 @@ contexts:
 current-context: local
 KC
   local kc="--kubeconfig=$dir/kubeconfig"
+  # The namespace controller empties a deleted namespace: the tests delete theirs, and one
+  # plane serves a whole CI run, whose pods would otherwise fill the nodes.
   "$bin/kube-controller-manager" $kc --authentication-kubeconfig="$dir/kubeconfig" --authorization-kubeconfig="$dir/kubeconfig" \
-    --controllers=deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller,garbage-collector-controller \
+    --controllers=deployment-controller,replicaset-controller,statefulset-controller,daemonset-controller,garbage-collector-controller,namespace-controller \
     --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 >"$dir/controller-manager.log" 2>&1 &
   echo $! >"$dir/controller-manager.pid"
   "$bin/kube-scheduler" $kc --authentication-kubeconfig="$dir/kubeconfig" --authorization-kubeconfig="$dir/kubeconfig" \
@@ -324,12 +326,12 @@ KC
     --server-address=127.0.0.1:0 >"$dir/kwok.log" 2>&1 &
   echo $! >"$dir/kwok.pid"
 
-  # Two fake nodes for pods to land on.
+  # Two fake nodes for pods to land on, with room for 1,000 pods each.
   for n in node-a node-b; do
     curl -skf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$endpoint/api/v1/nodes" -d '{
       "apiVersion":"v1","kind":"Node","metadata":{"name":"'$n'","annotations":{"kwok.x-k8s.io/node":"fake"},
       "labels":{"kubernetes.io/hostname":"'$n'","type":"kwok"}},
-      "status":{"allocatable":{"cpu":"32","memory":"256Gi","pods":"110"},"capacity":{"cpu":"32","memory":"256Gi","pods":"110"}}}' >/dev/null
+      "status":{"allocatable":{"cpu":"32","memory":"256Gi","pods":"1000"},"capacity":{"cpu":"32","memory":"256Gi","pods":"1000"}}}' >/dev/null
   done
   cat >"$dir/env" <<ENV
 STEVEDORE_KUBE_ENDPOINT=$endpoint

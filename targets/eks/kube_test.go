@@ -311,3 +311,26 @@ func TestWatchFallsBackToPolling(t *testing.T) {
 		t.Errorf("%d watches, %d polls; want one refused watch, then polling", watches.Load(), gets.Load())
 	}
 }
+
+// A namespace a test deletes takes its workloads and pods with it, so that one control plane
+// serves a whole CI run (benchmarks of 50 replicas included) without its nodes filling up.
+func TestDeletedNamespaceTakesItsPods(t *testing.T) {
+	k := newKube(t)
+	k.deployWorkload(Deployment, "web", registry+"web:v1", 3)
+	ctx := context.Background()
+	if _, err := k.c.do(ctx, "DELETE", "/api/v1/namespaces/"+k.ns, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := k.c.get(ctx, "/api/v1/namespaces/"+k.ns)
+		if isNotFound(err) {
+			break
+		}
+		pods, _ := k.c.get(ctx, "/api/v1/namespaces/"+k.ns+"/pods")
+		if time.Now().After(deadline) {
+			t.Fatalf("the deleted namespace %s is still there a minute later (err %v); its pods: %d", k.ns, err, len(gjson.GetBytes(pods, "items").Array()))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
