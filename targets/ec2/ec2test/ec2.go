@@ -99,8 +99,8 @@ func (s *Server) describeInstances(w http.ResponseWriter, form url.Values) {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>fake</requestId><reservationSet>`)
 	for _, in := range match[start:end] {
-		fmt.Fprintf(&b, `<item><reservationId>r-%s</reservationId><ownerId>123456789012</ownerId><instancesSet><item><instanceId>%s</instanceId><instanceState><code>%d</code><name>%s</name></instanceState><tagSet>`,
-			in.ID[2:], in.ID, stateCodes[in.State], in.State)
+		fmt.Fprintf(&b, `<item><reservationId>r-%s</reservationId><ownerId>123456789012</ownerId><instancesSet><item><instanceId>%s</instanceId><instanceState><code>%d</code><name>%s</name></instanceState><placement><availabilityZone>%s</availabilityZone></placement><tagSet>`,
+			in.ID[2:], in.ID, stateCodes[in.State], in.State, in.Zone)
 		keys := make([]string, 0, len(in.Tags))
 		for k := range in.Tags {
 			keys = append(keys, k)

@@ -1,12 +1,16 @@
 // Package ec2test is an EC2 and SSM Run Command simulator for tests, in the style of
 // net/http/httptest; [Server.Config] hands out an aws.Config for the real SDK clients. It is
-// an in-process EC2 (DescribeInstances and CreateTags, in the EC2 query
-// protocol) and SSM Run Command (JSON 1.1), so the EC2 target can be tested with the real SDK
-// clients: a fleet of instances with tags, states and SSM agents (online, offline, missing),
+// an in-process EC2 (DescribeInstances and CreateTags, in the EC2 query protocol), SSM Run
+// Command (JSON 1.1), Elastic Load Balancing v2 target groups and Auto Scaling groups (both
+// awsquery), so the EC2 target can be tested with the real SDK clients: a fleet of instances
+// with tags, zones, states and SSM agents (online, offline, missing),
 // commands whose invocations run on a clock with MaxConcurrency and MaxErrors, per-instance
 // outcomes a test scripts (success, failure, undeliverable, delivery and execution
 // timeouts), cancellation, output truncation and the InvocationDoesNotExist window right
-// after SendCommand. Parameter Store calls go to an embedded secretstest.Server.
+// after SendCommand; target groups whose targets drain for the deregistration delay, pass
+// health checks after a while or fail them as a test scripts; Auto Scaling groups whose
+// processes can be suspended, and that launch and terminate instances when a test says.
+// Parameter Store calls go to an embedded secretstest.Server.
 package ec2test
 
 import (
@@ -44,7 +48,13 @@ type Instance struct {
 	State string // running (default), stopped, terminated, ...
 	Tags  map[string]string
 	Agent Agent
+	// Zone is its availability zone; empty means us-east-1a, b and c in turn, in the order
+	// instances are added.
+	Zone string
 }
+
+// zones are the availability zones instances are spread over.
+var zones = []string{"us-east-1a", "us-east-1b", "us-east-1c"}
 
 // Invocation is what the script decides on: one command on one instance.
 type Invocation struct {
@@ -87,6 +97,10 @@ type Server struct {
 	cmdOrder  []string
 	script    func(Invocation) Outcome
 	seq       int
+
+	groups      []*targetGroup // ELBv2 target groups, in creation order
+	healthCheck func(instanceID string) string
+	asgs        []*asg // Auto Scaling groups, in creation order
 }
 
 // New returns an empty fleet; now is its clock (time.Now if nil).
@@ -117,6 +131,12 @@ func (s *Server) AddInstances(insts ...Instance) {
 		}
 		if in.Tags == nil {
 			in.Tags = map[string]string{}
+		}
+		if in.Zone == "" {
+			in.Zone = zones[len(s.order)%len(zones)]
+			if old := s.instances[in.ID]; old != nil {
+				in.Zone = old.Zone
+			}
 		}
 		if _, ok := s.instances[in.ID]; !ok {
 			s.order = append(s.order, in.ID)
@@ -271,6 +291,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if h, ok := queryHandlers[op]; ok { // Elastic Load Balancing v2, Auto Scaling
+		out, err := h.do(s, form)
+		answerQuery(w, op, h.namespace, out, err)
+		return
+	}
 	switch op {
 	case "DescribeInstances":
 		s.describeInstances(w, form)
