@@ -67,7 +67,7 @@ func TestRollout(t *testing.T) {
 	if code != 0 || lastLine(out) != "succeeded 6/6 instances" {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	if !strings.Contains(errOut, "deploy: 3/3 succeeded") || !strings.Contains(errOut, "wave 2: 3 instances") {
+	if !strings.Contains(errOut, "deploy: 3/3 succeeded") || !strings.Contains(errOut, "wave 2 of 2: 3 instances") {
 		t.Errorf("progress on stderr:\n%s", errOut)
 	}
 	if srv.Tags(ids[5])["stevedore:version"] != "v2" {

@@ -97,7 +97,21 @@ func (f *Fault) Write(w http.ResponseWriter) {
 type Log struct {
 	mu       sync.Mutex
 	requests map[string][]json.RawMessage
+	history  []Call
 	faults   map[string][]*Fault
+}
+
+// Call is one logged call: its operation and request body.
+type Call struct {
+	Op   string
+	Body json.RawMessage
+}
+
+// History returns every call logged, in order.
+func (l *Log) History() []Call {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Call(nil), l.history...)
 }
 
 // Inject makes the next f.Times calls of op fail with f.
@@ -118,6 +132,7 @@ func (l *Log) Record(op string, body []byte) *Fault {
 		l.requests = map[string][]json.RawMessage{}
 	}
 	l.requests[op] = append(l.requests[op], json.RawMessage(body))
+	l.history = append(l.history, Call{op, json.RawMessage(body)})
 	fs := l.faults[op]
 	if len(fs) == 0 {
 		return nil

@@ -37,11 +37,10 @@ func (p *Plan) deployCommand(ids []string, tags map[string]string, maxConc, maxE
 	return c
 }
 
-// Apply implements deploy.Plan. Without verify commands, a fleet chosen by tags (or of at
-// most 50 instances) gets one command, with the strategy as MaxConcurrency and the failures
-// MinHealthy allows as MaxErrors. Otherwise the target drives it wave by wave, a wave being
-// one batch of the strategy, running the verify commands on each wave before the next. Every
-// invocation must be Success. After a successful rollout it records what each instance runs.
+// Apply implements deploy.Plan. Without verify commands, hooks, gates, load balancing or
+// zones, a fleet chosen by tags (or of at most 50 instances) gets one command, with the
+// strategy as MaxConcurrency and the failures MinHealthy allows as MaxErrors. Otherwise the
+// target drives it wave by wave (see rollWaves). Every invocation must be Success. After a successful rollout it records what each instance runs.
 // A plan made by Restore resumes instead (see Target.Restore).
 func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	if p.restored {
@@ -51,7 +50,7 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: deploy.Counts{Desired: l.total},
 		Message: fmt.Sprintf("sending version %s to %d instances, %d at a time, up to %d failures allowed", p.rel.version, l.total, l.batch, l.allowed)})
 	skipped := len(p.usable) < len(p.instances)
-	if len(t.opts.VerifyCommands) == 0 && len(t.opts.WaveGates) == 0 && ((len(t.fleet.Tags) > 0 && len(t.fleet.InstanceIDs) == 0 && !skipped) || len(p.usable) <= 50) {
+	if !t.byWaves() && ((len(t.fleet.Tags) > 0 && len(t.fleet.InstanceIDs) == 0 && !skipped) || len(p.usable) <= 50) {
 		var c command
 		if len(p.usable) <= 50 {
 			c = p.deployCommand(p.usable, nil, t.opts.Strategy.String(), strconv.Itoa(l.allowed))
@@ -66,7 +65,7 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 			return deploy.Errorf(deploy.ErrFailed, t.Name(), "apply", "the command reached no instance: SSM found none matching %s", t.fleet)
 		}
 		p.note(split(s.Results, ""))
-	} else if err := p.waves(ctx, emit); err != nil {
+	} else if err := p.rollWaves(ctx, emit); err != nil {
 		return err
 	}
 	return p.finish(ctx, emit)
@@ -127,49 +126,86 @@ func (p *Plan) failures() int {
 	return len(p.failed)
 }
 
-// waves deploys one batch at a time, verifying each and running the wave gates before the
-// next, and stops as soon as more instances failed than allowed or a gate failed.
-func (p *Plan) waves(ctx context.Context, emit deploy.EventFunc) error {
+// rollWaves rolls the release out wave by wave (Plan's waves: batches of the strategy,
+// zone by zone with ByZone, none so large that a target group or zone loses more than
+// MinHealthy allows). Before each wave but the first the wave gates run, and before each
+// zone but the first the zone gates. It stops as soon as more instances failed than allowed
+// or a gate failed.
+func (p *Plan) rollWaves(ctx context.Context, emit deploy.EventFunc) error {
 	t, l := p.t, p.limits
-	all := slices.Collect(slices.Chunk(p.usable, l.batch))
-	for i, wave := range all {
+	for i, w := range p.waves {
 		if i > 0 {
-			for _, g := range t.opts.WaveGates {
-				emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseGate, Message: fmt.Sprintf("gate %s before wave %d", g.Check.Name(), i+1)})
+			var gates []deploy.Gate
+			if w.Zone != p.waves[i-1].Zone {
+				gates = append(gates, t.opts.ZoneGates...)
+			}
+			gates = append(gates, t.opts.WaveGates...)
+			for _, g := range gates {
+				where := fmt.Sprintf("wave %d", i+1)
+				if w.Zone != p.waves[i-1].Zone {
+					where = "zone " + w.Zone + " (" + where + ")"
+				}
+				emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseGate, Message: fmt.Sprintf("gate %s before %s", g.Check.Name(), where)})
 				if res := g.Run(ctx, emit); res.Err != nil {
 					return &deploy.Error{Kind: deploy.ErrGateFailed, Target: t.Name(), Op: "apply",
-						Detail: fmt.Sprintf("stopped before wave %d of %d", i+1, len(all)), Err: res.Err}
+						Detail: fmt.Sprintf("stopped before %s of %d", where, len(p.waves)), Err: res.Err}
 				}
 			}
 		}
 		p.mu.Lock()
 		counts := deploy.Counts{Desired: l.total, Updated: len(p.done), Failed: len(p.failed)}
 		p.mu.Unlock()
-		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: counts,
-			Message: fmt.Sprintf("wave %d: %d instances", i+1, len(wave))})
-		results, err := p.runAll(ctx, wave, func(ids []string) command {
-			return p.deployCommand(ids, nil, strconv.Itoa(len(ids)), strconv.Itoa(len(ids)))
-		}, emit)
-		if err != nil {
+		msg := fmt.Sprintf("wave %d of %d: %d instances", i+1, len(p.waves), len(w.IDs))
+		if w.Zone != "" {
+			msg += " in " + w.Zone
+		}
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: counts, Message: msg})
+		if err := p.deployWave(ctx, w.IDs, emit); err != nil {
 			return err
 		}
-		ok, failed := split(results, "")
-		if len(t.opts.VerifyCommands) > 0 && len(ok) > 0 {
-			p.note(nil, failed)
-			vres, err := p.runAll(ctx, ok, func(ids []string) command {
-				return command{kind: "verify", document: "AWS-RunShellScript", ids: ids, maxConc: strconv.Itoa(len(ids)), maxErrs: strconv.Itoa(len(ids)),
-					params: t.shellParams(append(preamble(p.rel.vars(nil)), t.opts.VerifyCommands...))}
-			}, emit)
-			if err != nil {
-				return err
-			}
-			ok, failed = split(vres, "verify failed: ")
-		}
-		p.note(ok, failed)
 		if p.failures() > l.allowed {
 			break // the rest are left alone
 		}
 	}
+	return nil
+}
+
+// deployWave replaces one wave: out of its target groups, the lifecycle's phases, the verify
+// commands, back into the target groups once healthy. Instances that fail a phase stay out
+// of service; one that does not come back healthy fails the rollout.
+func (p *Plan) deployWave(ctx context.Context, ids []string, emit deploy.EventFunc) error {
+	t := p.t
+	if err := p.takeOut(ctx, deploy.PhaseApply, ids, emit); err != nil {
+		return err
+	}
+	lines := func(chunk []string) []string {
+		return append(preamble(p.rel.vars(nil)), previousPreamble(p.previous, chunk)...)
+	}
+	install := func(chunk []string) command {
+		n := strconv.Itoa(len(chunk))
+		return p.deployCommand(chunk, nil, n, n)
+	}
+	ok, failed, err := p.runLifecycle(ctx, "deploy", t.lifecycle(t.opts.Commands, t.opts.Document != "AWS-RunShellScript"), ids, lines, install, emit)
+	if err != nil {
+		return err
+	}
+	if len(t.opts.VerifyCommands) > 0 && len(ok) > 0 {
+		vres, err := p.runAll(ctx, ok, func(ids []string) command {
+			return command{kind: "verify", document: "AWS-RunShellScript", ids: ids, maxConc: strconv.Itoa(len(ids)), maxErrs: strconv.Itoa(len(ids)),
+				params: t.shellParams(append(preamble(p.rel.vars(nil)), t.opts.VerifyCommands...))}
+		}, emit)
+		if err != nil {
+			return err
+		}
+		var bad []Result
+		ok, bad = split(vres, "verify failed: ")
+		failed = append(failed, bad...)
+	}
+	p.note(nil, failed)
+	if err := p.putBack(ctx, deploy.PhaseWait, ok, emit); err != nil {
+		return err
+	}
+	p.note(ok, nil)
 	return nil
 }
 

@@ -43,13 +43,18 @@ type Plan struct {
 	restored bool   // made by Restore: its Apply resumes waiting, sending nothing
 	busy     string // a command in progress on the fleet when the plan was made
 
+	zoneOf map[string]string // each instance's availability zone
+	groups []*tgroup         // the target groups of LoadBalancing, as found
+	waves  []wave            // the waves a wave-by-wave rollout goes in
+
 	mu         sync.Mutex
-	touched    map[string]bool // instances a deploy command may have changed
-	inflight   map[string]sent // commands sent and not yet seen to end, by ID
-	sending    []string        // the instances of a deploy command being sent
-	done       []string        // instances the release succeeded on so far, sorted
-	failed     []Result        // instances the release failed on so far (deploy or verify)
-	rolledBack bool            // Rollback finished: a second one has nothing to do
+	touched    map[string]bool     // instances a deploy command may have changed
+	inflight   map[string]sent     // commands sent and not yet seen to end, by ID
+	sending    []string            // the instances of a deploy command being sent
+	done       []string            // instances the release succeeded on so far, sorted
+	failed     []Result            // instances the release failed on so far (deploy or verify)
+	rolledBack bool                // Rollback finished: a second one has nothing to do
+	out        map[string][]string // instances taken out of target groups (ARNs) and not yet put back
 }
 
 // Describe implements deploy.Describer: the versions (and images) the instances were
@@ -216,11 +221,15 @@ func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{t: t, rel: rel, previous: map[string]*recorded{}, touched: map[string]bool{}, inflight: map[string]sent{}}
+	p := &Plan{t: t, rel: rel, previous: map[string]*recorded{}, touched: map[string]bool{}, inflight: map[string]sent{},
+		zoneOf: map[string]string{}, out: map[string][]string{}}
 	var problems []string
 	for _, id := range ids {
 		inst := found[id]
 		in := Instance{ID: id, State: string(inst.State.Name), Ping: ping[id]}
+		if inst.Placement != nil {
+			p.zoneOf[id] = aws.ToString(inst.Placement.AvailabilityZone)
+		}
 		switch {
 		case inst.State.Name != ec2types.InstanceStateNameRunning:
 			in.Problem = "the instance is " + in.State
@@ -273,6 +282,14 @@ func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error
 		return nil, err
 	}
 	p.limits = rolloutLimits(len(p.usable), t.opts.Strategy, t.opts.MinHealthy)
+	if t.opts.LoadBalancing != nil {
+		if p.groups, err = t.targetGroups(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if p.waves, err = planWaves(p.usable, p.zoneOf, t.opts.ByZone, p.limits.batch, t.opts.MinHealthy, p.groups); err != nil {
+		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "%v", err)
+	}
 	t.log.DebugContext(ctx, "planned", "target", t.Name(), "instances", len(ids), "usable", len(p.usable), "batch", p.limits.batch, "allowed_failures", p.limits.allowed)
 	return p, nil
 }
@@ -298,6 +315,14 @@ func (t *Target) checkOptions() error {
 		return bad("Options.Commands runs with AWS-RunShellScript; with Document %q use Parameters", o.Document)
 	case slices.ContainsFunc(o.WaveGates, func(g deploy.Gate) bool { return g.Check == nil }):
 		return bad("a gate of Options.WaveGates has no Check")
+	case slices.ContainsFunc(o.ZoneGates, func(g deploy.Gate) bool { return g.Check == nil }):
+		return bad("a gate of Options.ZoneGates has no Check")
+	case len(o.ZoneGates) > 0 && !o.ByZone:
+		return bad("Options.ZoneGates run between zones: set ByZone too")
+	case o.LoadBalancing != nil && o.LoadBalancing.Client == nil:
+		return bad("Options.LoadBalancing has no Client (an *elasticloadbalancingv2.Client)")
+	case o.LoadBalancing != nil && len(o.LoadBalancing.TargetGroups) == 0:
+		return bad("Options.LoadBalancing names no target groups")
 	case o.ExecutionTimeout < 0 || o.ExecutionTimeout > 48*time.Hour:
 		return bad("ExecutionTimeout %v is outside SSM's 1 s to 48 h", o.ExecutionTimeout)
 	case o.MinHealthy != nil && o.MinHealthy.Percent && o.MinHealthy.N > 100:

@@ -51,8 +51,8 @@ func (p *Plan) resume(ctx context.Context, emit deploy.EventFunc) error {
 			continue
 		}
 		ok, failed := split(results[i], "")
-		if len(t.opts.VerifyCommands) > 0 {
-			ok = nil // deployed, not verified: left for a fresh plan
+		if t.staged() {
+			ok = nil // installed, not yet through the rest (verify, hooks, back in service): left for a fresh plan
 		}
 		p.note(ok, failed)
 	}

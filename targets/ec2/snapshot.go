@@ -3,6 +3,7 @@ package ec2
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 
 	"github.com/stevedore-dev/stevedore/deploy"
@@ -26,6 +27,9 @@ type snapshot struct {
 	Commands   []sent               `json:"commands,omitempty"`
 	Sending    []string             `json:"sending,omitempty"` // a deploy command's instances, as it was sent
 	RolledBack bool                 `json:"rolledBack,omitempty"`
+	Groups     []*tgroup            `json:"targetGroups,omitempty"` // with LoadBalancing
+	Waves      []wave               `json:"waves,omitempty"`        // with LoadBalancing: a rollback goes back in them
+	Out        map[string][]string  `json:"out,omitempty"`          // instances out of target groups (ARNs)
 }
 
 // failure is a Result as a snapshot keeps it: without Why, which quotes the command's stderr.
@@ -40,7 +44,11 @@ func (p *Plan) Snapshot() ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := snapshot{Version: snapshotVersion, Target: p.t.Name(), Release: recorded{Version: p.rel.version, Image: p.rel.image},
-		Instances: slices.Clone(p.usable), Previous: p.previous, Done: slices.Clone(p.done), Commands: p.inFlight(), Sending: slices.Clone(p.sending), RolledBack: p.rolledBack}
+		Instances: slices.Clone(p.usable), Previous: p.previous, Done: slices.Clone(p.done), Commands: p.inFlight(), Sending: slices.Clone(p.sending), RolledBack: p.rolledBack,
+		Groups: p.groups, Out: maps.Clone(p.out)}
+	if len(p.groups) > 0 {
+		s.Waves = p.waves
+	}
 	for _, r := range p.failed {
 		s.Failed = append(s.Failed, failure{Instance: r.Instance, Status: r.Status, Details: r.Details})
 	}
@@ -65,7 +73,11 @@ func (t *Target) Restore(ctx context.Context, snap []byte) (deploy.Plan, error) 
 		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "restore", "the snapshot is of %s", s.Target)
 	}
 	p := &Plan{t: t, rel: release{version: s.Release.Version, image: s.Release.Image}, usable: s.Instances,
-		previous: s.Previous, touched: map[string]bool{}, inflight: map[string]sent{}, done: s.Done, restored: true, rolledBack: s.RolledBack}
+		previous: s.Previous, touched: map[string]bool{}, inflight: map[string]sent{}, done: s.Done, restored: true, rolledBack: s.RolledBack,
+		groups: s.Groups, waves: s.Waves, out: s.Out}
+	if p.out == nil {
+		p.out = map[string][]string{}
+	}
 	for _, f := range s.Failed {
 		p.failed = append(p.failed, Result{Instance: f.Instance, Status: f.Status, Details: f.Details})
 	}

@@ -72,6 +72,9 @@ type Options struct {
 	// VerifyCommands, if set, run after each wave (a local health check, say); a non-zero
 	// exit fails that instance, and the rollout goes on to the next wave only if it may.
 	VerifyCommands []string
+	// Hooks are CodeDeploy's lifecycle events around Commands, each its own command per
+	// wave; setting any makes the target drive the rollout wave by wave.
+	Hooks Hooks
 	// WaveGates, if set, run after each wave but the last, in order (a CloudWatch alarm's
 	// bake, say: deploy/gate); a gate that fails stops the rollout, which then rolls back.
 	// Like VerifyCommands, they make the target drive the rollout wave by wave.
@@ -98,6 +101,17 @@ type Options struct {
 	// before anything is sent.
 	SkipUnavailable bool
 
+	// LoadBalancing, when set, takes each wave out of its target groups while it is
+	// replaced, puts it back healthy, and never takes so many out at once that a target
+	// group would keep fewer healthy targets than MinHealthy of them.
+	LoadBalancing *LoadBalancing
+	// ByZone rolls out availability zone by zone, in zone order (CodeDeploy's zonal
+	// configuration): a zone's waves finish, and ZoneGates pass, before the next zone
+	// starts; MinHealthy also applies to each zone's instances.
+	ByZone bool
+	// ZoneGates run after each zone but the last (a bake with an alarm check, say).
+	ZoneGates []deploy.Gate
+
 	// RecordTag is the instance tag that records what each instance runs after a successful
 	// rollout ("<tag>" holds the version, "<tag>-image" the image); empty means
 	// "stevedore:version". RecordParameterPrefix records in Parameter Store instead, one
@@ -121,6 +135,7 @@ type Options struct {
 type Target struct {
 	ssm   SSMAPI
 	ec2   EC2API
+	elb   ELBAPI // nil without LoadBalancing
 	fleet Fleet
 	opts  Options
 	log   *slog.Logger
@@ -129,6 +144,9 @@ type Target struct {
 // New returns a target for fleet; opts says what to run.
 func New(ssmClient SSMAPI, ec2Client EC2API, fleet Fleet, opts Options) *Target {
 	t := &Target{ssm: countedSSM{ssmClient}, ec2: countedEC2{ec2Client}, fleet: fleet, opts: opts, log: deploy.LoggerOrDiscard(opts.Logger)}
+	if lb := opts.LoadBalancing; lb != nil && lb.Client != nil {
+		t.elb = countedELB{lb.Client}
+	}
 	if t.opts.Strategy == (Count{}) {
 		t.opts.Strategy = OneAtATime
 	}
@@ -151,6 +169,19 @@ var (
 	_ deploy.Target   = (*Target)(nil)
 	_ deploy.Honourer = (*Target)(nil)
 )
+
+// byWaves reports whether the target drives the rollout wave by wave, rather than with
+// one command whose MaxConcurrency paces it.
+func (t *Target) byWaves() bool {
+	o := t.opts
+	return len(o.VerifyCommands) > 0 || len(o.WaveGates) > 0 || o.Hooks.any() || o.LoadBalancing != nil || o.ByZone
+}
+
+// staged reports whether an instance's rollout takes more than its install command: one
+// that finished its install is not yet done.
+func (t *Target) staged() bool {
+	return len(t.opts.VerifyCommands) > 0 || t.opts.Hooks.any() || t.opts.LoadBalancing != nil
+}
 
 // Honours says the EC2 target takes images, environment and a version, but no secrets by
 // reference (resolve them with the credentials package instead).

@@ -26,6 +26,7 @@ const (
 // command is one SendCommand: what runs, where, how many at once.
 type command struct {
 	kind     string // deploy, verify or rollback: for events and errors
+	phase    string // the lifecycle phase it runs (ApplicationStop, Install, ...), if any
 	document string
 	params   map[string][]string
 	ids      []string          // at most 50
@@ -35,12 +36,21 @@ type command struct {
 }
 
 func (t *Target) shellParams(commands []string) map[string][]string {
+	return t.shellParamsFor(commands, t.opts.ExecutionTimeout)
+}
+
+// shellParamsFor is AWS-RunShellScript's parameters for commands with an executionTimeout
+// (zero: Options.ExecutionTimeout, or SSM's default).
+func (t *Target) shellParamsFor(commands []string, timeout time.Duration) map[string][]string {
 	p := map[string][]string{"commands": commands}
 	if t.opts.WorkingDirectory != "" {
 		p["workingDirectory"] = []string{t.opts.WorkingDirectory}
 	}
-	if t.opts.ExecutionTimeout > 0 {
-		p["executionTimeout"] = []string{strconv.Itoa(int(t.opts.ExecutionTimeout / time.Second))}
+	if timeout <= 0 {
+		timeout = t.opts.ExecutionTimeout
+	}
+	if timeout > 0 {
+		p["executionTimeout"] = []string{strconv.Itoa(int(timeout / time.Second))}
 	}
 	return p
 }
@@ -51,7 +61,7 @@ func (t *Target) sendInput(c command) *ssm.SendCommandInput {
 		Parameters:     c.params,
 		MaxConcurrency: aws.String(c.maxConc),
 		MaxErrors:      aws.String(c.maxErrs),
-		Comment:        aws.String(truncateComment("stevedore " + c.kind + " " + t.Name())),
+		Comment:        aws.String(truncateComment("stevedore " + c.label() + " " + t.Name())),
 	}
 	if len(c.tags) > 0 {
 		keys := make([]string, 0, len(c.tags))
@@ -87,13 +97,24 @@ func truncateComment(s string) string {
 	return s
 }
 
+// label names a command in events: its lifecycle phase, or its kind.
+func (c command) label() string {
+	if c.phase != "" && c.phase != install {
+		return c.kind + " " + c.phase
+	}
+	return c.kind
+}
+
 // sent is a command sent and not yet seen to end: what a snapshot keeps of it, so that a
 // restored plan can wait on it or cancel it.
 type sent struct {
 	ID        string   `json:"id"`
-	Kind      string   `json:"kind"`      // deploy, verify or rollback
-	Instances []string `json:"instances"` // the ones it went to (for tags, the usable ones)
+	Kind      string   `json:"kind"`            // deploy, verify or rollback
+	Phase     string   `json:"phase,omitempty"` // the lifecycle phase, if any
+	Instances []string `json:"instances"`       // the ones it went to (for tags, the usable ones)
 }
+
+func (c sent) label() string { return command{kind: c.Kind, phase: c.Phase}.label() }
 
 // run sends c and waits until every invocation has finished, reporting progress. When ctx
 // ends first it cancels the command and returns ctx's error as ErrCanceled or ErrTimeout.
@@ -120,7 +141,7 @@ func (p *Plan) send(ctx context.Context, c command, emit deploy.EventFunc) (sent
 		p.sending = slices.Clone(to)
 		p.mu.Unlock()
 		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: deploy.Counts{Desired: len(to)},
-			Message: fmt.Sprintf("sending the deploy command to %d instances", len(to))})
+			Message: fmt.Sprintf("sending the %s command to %d instances", c.label(), len(to))})
 	}
 	out, err := t.ssm.SendCommand(ctx, t.sendInput(c))
 	p.mu.Lock()
@@ -138,7 +159,7 @@ func (p *Plan) send(ctx context.Context, c command, emit deploy.EventFunc) (sent
 			deploy.ErrAccessDenied: "the credentials need ssm:SendCommand on the document and the instances",
 		})
 	}
-	s := sent{ID: aws.ToString(out.Command.CommandId), Kind: c.kind, Instances: to}
+	s := sent{ID: aws.ToString(out.Command.CommandId), Kind: c.kind, Phase: c.phase, Instances: to}
 	p.mu.Lock()
 	p.inflight[s.ID] = s
 	p.mu.Unlock()
@@ -157,7 +178,7 @@ func (p *Plan) await(ctx context.Context, c sent, emit deploy.EventFunc) (Summar
 		p.mu.Unlock()
 	}()
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseWait, Counts: deploy.Counts{Desired: len(c.Instances)},
-		Message: fmt.Sprintf("%s command %s sent to %d instances", c.Kind, id, len(c.Instances))})
+		Message: fmt.Sprintf("%s command %s sent to %d instances", c.label(), id, len(c.Instances))})
 	var (
 		last    deploy.Counts
 		summary Summary
@@ -186,7 +207,7 @@ func (p *Plan) await(ctx context.Context, c sent, emit deploy.EventFunc) (Summar
 		if counts != last {
 			last = counts
 			emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseWait, Counts: counts,
-				Message: fmt.Sprintf("%s: %d/%d succeeded, %d failed, %d running, %d pending", c.Kind, counts.Updated, counts.Desired, counts.Failed, counts.Running, counts.Pending)})
+				Message: fmt.Sprintf("%s: %d/%d succeeded, %d failed, %d running, %d pending", c.label(), counts.Updated, counts.Desired, counts.Failed, counts.Running, counts.Pending)})
 		}
 		if !finished || len(results) < int(cmd.TargetCount) {
 			return poll.Look{}, nil // running, or the invocation list lags the counts for a moment

@@ -199,6 +199,12 @@ func (s *Server) Inject(op string, f Fault) { s.log.Inject(op, f) }
 // Requests returns the bodies of the calls made to op (EC2 calls as form-encoded bodies).
 func (s *Server) Requests(op string) []json.RawMessage { return s.log.Requests(op) }
 
+// Call is one call made, as History reports it: its operation and request body.
+type Call = awsfake.Call
+
+// History returns the calls made (Parameter Store's aside), in order.
+func (s *Server) History() []Call { return s.log.History() }
+
 // Calls returns how many calls were made to op.
 func (s *Server) Calls(op string) int { return s.log.Calls(op) }
 
