@@ -40,11 +40,13 @@ func Kind(err error) error {
 			"InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "InvalidSignatureException":
 			return deploy.ErrAccessDenied
 		case "ClusterNotFoundException", "ServiceNotFoundException", "ServiceNotActiveException",
-			"ResourceNotFoundException", "NotFoundException", "ParameterNotFound", "InvalidInstanceID.NotFound", "InvalidCommandId", "InvocationDoesNotExist":
+			"ResourceNotFoundException", "NotFoundException", "ParameterNotFound", "InvalidInstanceID.NotFound", "InvalidCommandId", "InvocationDoesNotExist",
+			"TargetGroupNotFound":
 			return deploy.ErrNotFound
 		case "ServerException", "InternalFailure", "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException":
 			return deploy.ErrUnavailable
-		case "ClientException", "InvalidParameterException", "ValidationException", "InvalidParameterValue", "InvalidInstanceID.Malformed", "InvalidInstanceId", "InvalidDocument", "InvalidParameters":
+		case "ClientException", "InvalidParameterException", "ValidationException", "InvalidParameterValue", "InvalidInstanceID.Malformed", "InvalidInstanceId", "InvalidDocument", "InvalidParameters",
+			"ValidationError", "InvalidTarget":
 			return deploy.ErrInvalid
 		}
 	}

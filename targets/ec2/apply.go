@@ -40,12 +40,19 @@ func (p *Plan) deployCommand(ids []string, tags map[string]string, maxConc, maxE
 // Apply implements deploy.Plan. Without verify commands, hooks, gates, load balancing or
 // zones, a fleet chosen by tags (or of at most 50 instances) gets one command, with the
 // strategy as MaxConcurrency and the failures MinHealthy allows as MaxErrors. Otherwise the
-// target drives it wave by wave (see rollWaves). Every invocation must be Success. After a successful rollout it records what each instance runs.
-// A plan made by Restore resumes instead (see Target.Restore).
+// target drives it wave by wave (see rollWaves). Every invocation must be Success. With
+// AutoScaling, scaling is held for the rollout or followed (see AutoScaling). After a
+// successful rollout it records what each instance (and group) runs. A plan made by Restore
+// resumes instead (see Target.Restore).
 func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	if p.restored {
 		return p.resume(ctx, emit)
 	}
+	resume, err := p.holdScaling(ctx, deploy.PhaseApply, emit)
+	if err != nil {
+		return err
+	}
+	defer resume()
 	t, l := p.t, p.limits
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: deploy.Counts{Desired: l.total},
 		Message: fmt.Sprintf("sending version %s to %d instances, %d at a time, up to %d failures allowed", p.rel.version, l.total, l.batch, l.allowed)})
@@ -68,15 +75,24 @@ func (p *Plan) Apply(ctx context.Context, emit deploy.EventFunc) error {
 	} else if err := p.rollWaves(ctx, emit); err != nil {
 		return err
 	}
+	if p.failures() <= l.allowed {
+		if err := p.followScaling(ctx, emit); err != nil {
+			return err
+		}
+	}
 	return p.finish(ctx, emit)
 }
 
 // finish judges the rollout by what it reached: more failures than MinHealthy allows fail
 // it; otherwise what each instance now runs is recorded.
 func (p *Plan) finish(ctx context.Context, emit deploy.EventFunc) error {
-	t, l := p.t, p.limits
+	if err := p.leavers(ctx); err != nil {
+		return err
+	}
+	t := p.t
 	p.mu.Lock()
-	succeeded, failures := slices.Clone(p.done), slices.Clone(p.failed)
+	l, succeeded, failures, left := p.limits, slices.Clone(p.done), slices.Clone(p.failed), slices.Clone(p.left)
+	l.total -= len(left)
 	p.mu.Unlock()
 	if len(failures) > l.allowed {
 		return deploy.Errorf(deploy.ErrFailed, t.Name(), "apply", "%d of %d instances failed (at most %d may): %s",
@@ -85,9 +101,15 @@ func (p *Plan) finish(ctx context.Context, emit deploy.EventFunc) error {
 	if err := t.record(ctx, succeeded, recorded{Version: p.rel.version, Image: p.rel.image}); err != nil {
 		return err
 	}
+	if err := p.recordGroups(ctx, recorded{Version: p.rel.version, Image: p.rel.image}); err != nil {
+		return err
+	}
 	msg := fmt.Sprintf("version %s runs on %d/%d instances", p.rel.version, len(succeeded), l.total)
 	if len(failures) > 0 {
 		msg += fmt.Sprintf("; %d failed, within the %d allowed: %s", len(failures), l.allowed, describeFailures(failures, 5))
+	}
+	if len(left) > 0 {
+		msg += fmt.Sprintf("; %d left the fleet during the rollout: %s", len(left), strings.Join(first(left, 10), ", "))
 	}
 	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseDone, Message: msg,
 		Counts: deploy.Counts{Desired: l.total, Updated: len(succeeded), Failed: len(failures)}})
@@ -161,6 +183,9 @@ func (p *Plan) rollWaves(ctx context.Context, emit deploy.EventFunc) error {
 		}
 		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseApply, Counts: counts, Message: msg})
 		if err := p.deployWave(ctx, w.IDs, emit); err != nil {
+			return err
+		}
+		if err := p.leavers(ctx); err != nil {
 			return err
 		}
 		if p.failures() > l.allowed {

@@ -62,6 +62,9 @@ func (a countedSSM) GetParameters(ctx context.Context, in *ssm.GetParametersInpu
 func (a countedSSM) PutParameter(ctx context.Context, in *ssm.PutParameterInput, o ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
 	return call(ctx, a.api.PutParameter, in, o, ssmPersistent)
 }
+func (a countedSSM) DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, o ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error) {
+	return call(ctx, a.api.DeleteParameter, in, o, ssmPersistent)
+}
 func (a countedEC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, o ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
 	return call(ctx, a.api.DescribeInstances, in, o, ec2Persistent)
 }

@@ -43,18 +43,23 @@ type Plan struct {
 	restored bool   // made by Restore: its Apply resumes waiting, sending nothing
 	busy     string // a command in progress on the fleet when the plan was made
 
-	zoneOf map[string]string // each instance's availability zone
-	groups []*tgroup         // the target groups of LoadBalancing, as found
-	waves  []wave            // the waves a wave-by-wave rollout goes in
+	zoneOf    map[string]string    // each instance's availability zone
+	asgOf     map[string]string    // each instance's Auto Scaling group, with AutoScaling
+	groupPrev map[string]*recorded // each group's release record as found
+	groups    []*tgroup            // the target groups of LoadBalancing, as found
+	waves     []wave               // the waves a wave-by-wave rollout goes in
 
-	mu         sync.Mutex
-	touched    map[string]bool     // instances a deploy command may have changed
-	inflight   map[string]sent     // commands sent and not yet seen to end, by ID
-	sending    []string            // the instances of a deploy command being sent
-	done       []string            // instances the release succeeded on so far, sorted
-	failed     []Result            // instances the release failed on so far (deploy or verify)
-	rolledBack bool                // Rollback finished: a second one has nothing to do
-	out        map[string][]string // instances taken out of target groups (ARNs) and not yet put back
+	mu             sync.Mutex
+	touched        map[string]bool     // instances a deploy command may have changed
+	inflight       map[string]sent     // commands sent and not yet seen to end, by ID
+	sending        []string            // the instances of a deploy command being sent
+	done           []string            // instances the release succeeded on so far, sorted
+	failed         []Result            // instances the release failed on so far (deploy or verify)
+	rolledBack     bool                // Rollback finished: a second one has nothing to do
+	out            map[string][]string // instances taken out of target groups (ARNs) and not yet put back
+	suspended      map[string][]string // Auto Scaling processes suspended for the rollout, by group
+	groupsRecorded []string            // groups whose release record the rollout wrote
+	left           []string            // instances that left the fleet during the rollout
 }
 
 // Describe implements deploy.Describer: the versions (and images) the instances were
@@ -222,7 +227,7 @@ func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error
 		return nil, err
 	}
 	p := &Plan{t: t, rel: rel, previous: map[string]*recorded{}, touched: map[string]bool{}, inflight: map[string]sent{},
-		zoneOf: map[string]string{}, out: map[string][]string{}}
+		zoneOf: map[string]string{}, out: map[string][]string{}, asgOf: map[string]string{}, suspended: map[string][]string{}}
 	var problems []string
 	for _, id := range ids {
 		inst := found[id]
@@ -287,6 +292,11 @@ func (t *Target) Plan(ctx context.Context, r deploy.Release) (deploy.Plan, error
 			return nil, err
 		}
 	}
+	if t.opts.AutoScaling != nil {
+		if p.asgOf, p.groupPrev, err = t.scalingGroups(ctx, p.usable); err != nil {
+			return nil, err
+		}
+	}
 	if p.waves, err = planWaves(p.usable, p.zoneOf, t.opts.ByZone, p.limits.batch, t.opts.MinHealthy, p.groups); err != nil {
 		return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "%v", err)
 	}
@@ -323,6 +333,8 @@ func (t *Target) checkOptions() error {
 		return bad("Options.LoadBalancing has no Client (an *elasticloadbalancingv2.Client)")
 	case o.LoadBalancing != nil && len(o.LoadBalancing.TargetGroups) == 0:
 		return bad("Options.LoadBalancing names no target groups")
+	case o.AutoScaling != nil && o.AutoScaling.Client == nil:
+		return bad("Options.AutoScaling has no Client (an *autoscaling.Client)")
 	case o.ExecutionTimeout < 0 || o.ExecutionTimeout > 48*time.Hour:
 		return bad("ExecutionTimeout %v is outside SSM's 1 s to 48 h", o.ExecutionTimeout)
 	case o.MinHealthy != nil && o.MinHealthy.Percent && o.MinHealthy.N > 100:

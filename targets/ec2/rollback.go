@@ -33,6 +33,14 @@ func (p *Plan) Rollback(ctx context.Context, emit deploy.EventFunc) error {
 	if err := p.settle(ctx, cmds, emit); err != nil {
 		return err
 	}
+	resume, err := p.holdScaling(ctx, deploy.PhaseRollback, emit)
+	if err != nil {
+		return err
+	}
+	defer resume()
+	if err := p.restoreGroupRecords(ctx); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	touched := slices.Sorted(maps.Keys(p.touched))
 	out := slices.Sorted(maps.Keys(p.out))

@@ -16,20 +16,24 @@ const snapshotVersion = 1
 // environment values), the instances it goes to, what each ran before, which ones a deploy
 // command may have changed, the release's outcome on each so far, and the commands in flight.
 type snapshot struct {
-	Version    int                  `json:"version"`
-	Target     string               `json:"target"`
-	Release    recorded             `json:"release"`
-	Instances  []string             `json:"instances"`
-	Previous   map[string]*recorded `json:"previous"`
-	Touched    []string             `json:"touched"`
-	Done       []string             `json:"done"`
-	Failed     []failure            `json:"failed,omitempty"`
-	Commands   []sent               `json:"commands,omitempty"`
-	Sending    []string             `json:"sending,omitempty"` // a deploy command's instances, as it was sent
-	RolledBack bool                 `json:"rolledBack,omitempty"`
-	Groups     []*tgroup            `json:"targetGroups,omitempty"` // with LoadBalancing
-	Waves      []wave               `json:"waves,omitempty"`        // with LoadBalancing: a rollback goes back in them
-	Out        map[string][]string  `json:"out,omitempty"`          // instances out of target groups (ARNs)
+	Version        int                  `json:"version"`
+	Target         string               `json:"target"`
+	Release        recorded             `json:"release"`
+	Instances      []string             `json:"instances"`
+	Previous       map[string]*recorded `json:"previous"`
+	Touched        []string             `json:"touched"`
+	Done           []string             `json:"done"`
+	Failed         []failure            `json:"failed,omitempty"`
+	Commands       []sent               `json:"commands,omitempty"`
+	Sending        []string             `json:"sending,omitempty"` // a deploy command's instances, as it was sent
+	RolledBack     bool                 `json:"rolledBack,omitempty"`
+	Groups         []*tgroup            `json:"targetGroups,omitempty"` // with LoadBalancing
+	Waves          []wave               `json:"waves,omitempty"`        // with LoadBalancing: a rollback goes back in them
+	Out            map[string][]string  `json:"out,omitempty"`          // instances out of target groups (ARNs)
+	ASGOf          map[string]string    `json:"autoScalingGroups,omitempty"`
+	Suspended      map[string][]string  `json:"suspended,omitempty"`      // processes suspended for the rollout, by group
+	GroupPrev      map[string]*recorded `json:"groupRecords,omitempty"`   // each group's record as found
+	GroupsRecorded []string             `json:"groupsRecorded,omitempty"` // groups whose record the rollout wrote
 }
 
 // failure is a Result as a snapshot keeps it: without Why, which quotes the command's stderr.
@@ -45,7 +49,8 @@ func (p *Plan) Snapshot() ([]byte, error) {
 	defer p.mu.Unlock()
 	s := snapshot{Version: snapshotVersion, Target: p.t.Name(), Release: recorded{Version: p.rel.version, Image: p.rel.image},
 		Instances: slices.Clone(p.usable), Previous: p.previous, Done: slices.Clone(p.done), Commands: p.inFlight(), Sending: slices.Clone(p.sending), RolledBack: p.rolledBack,
-		Groups: p.groups, Out: maps.Clone(p.out)}
+		Groups: p.groups, Out: maps.Clone(p.out), ASGOf: p.asgOf, Suspended: maps.Clone(p.suspended), GroupPrev: p.groupPrev,
+		GroupsRecorded: slices.Clone(p.groupsRecorded)}
 	if len(p.groups) > 0 {
 		s.Waves = p.waves
 	}
@@ -74,9 +79,16 @@ func (t *Target) Restore(ctx context.Context, snap []byte) (deploy.Plan, error) 
 	}
 	p := &Plan{t: t, rel: release{version: s.Release.Version, image: s.Release.Image}, usable: s.Instances,
 		previous: s.Previous, touched: map[string]bool{}, inflight: map[string]sent{}, done: s.Done, restored: true, rolledBack: s.RolledBack,
-		groups: s.Groups, waves: s.Waves, out: s.Out}
+		groups: s.Groups, waves: s.Waves, out: s.Out, asgOf: s.ASGOf, suspended: s.Suspended, groupPrev: s.GroupPrev, groupsRecorded: s.GroupsRecorded,
+		zoneOf: map[string]string{}}
 	if p.out == nil {
 		p.out = map[string][]string{}
+	}
+	if p.asgOf == nil {
+		p.asgOf = map[string]string{}
+	}
+	if p.suspended == nil {
+		p.suspended = map[string][]string{}
 	}
 	for _, f := range s.Failed {
 		p.failed = append(p.failed, Result{Instance: f.Instance, Status: f.Status, Details: f.Details})

@@ -18,7 +18,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/stevedore-dev/stevedore/deploy"
@@ -105,8 +107,19 @@ func crashOpts(waves bool) ec2.Options {
 
 func crashTarget(url string, waves bool) *ec2.Target {
 	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: awscreds.NewStaticCredentialsProvider("testing", "testing", "")}
-	return ec2.New(ssm.NewFromConfig(cfg), awsec2.NewFromConfig(cfg), ec2.Fleet{Tags: map[string]string{"app": "web"}}, crashOpts(waves))
+	o := crashOpts(waves)
+	if os.Getenv("STEVEDORE_EC2_LB") != "" || waves && lbCrash {
+		o.LoadBalancing = &ec2.LoadBalancing{Client: elb.NewFromConfig(cfg), TargetGroups: []string{"web"}}
+		o.AutoScaling = &ec2.AutoScaling{Client: autoscaling.NewFromConfig(cfg)}
+		o.VerifyCommands, o.Strategy = nil, ec2.OneAtATime
+	}
+	return ec2.New(ssm.NewFromConfig(cfg), awsec2.NewFromConfig(cfg), ec2.Fleet{Tags: map[string]string{"app": "web"}}, o)
 }
+
+// lbCrash makes crashTarget's wave-by-wave target one behind target group "web" whose
+// instances are in Auto Scaling group web-asg (the crashing process learns it from
+// STEVEDORE_EC2_LB).
+var lbCrash bool
 
 // crashWhile runs TestCrashHelper in another process, which plans v2, applies it, and on the
 // first progress report of a kind command with invocations running writes its plan's
@@ -117,6 +130,9 @@ func crashWhile(t *testing.T, url, kind string, waves bool) []byte {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.v")
 	cmd.Env = append(os.Environ(), "STEVEDORE_EC2_CRASH="+file, "STEVEDORE_EC2_URL="+url, "STEVEDORE_EC2_CRASH_ON="+kind,
 		"STEVEDORE_EC2_WAVES="+strconv.FormatBool(waves))
+	if lbCrash {
+		cmd.Env = append(cmd.Env, "STEVEDORE_EC2_LB=1")
+	}
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -141,11 +157,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	kind := os.Getenv("STEVEDORE_EC2_CRASH_ON")
-	crash := func(e deploy.Event) {
-		sending := kind == "send" && strings.HasPrefix(e.Message, "sending the deploy command")
-		if !sending && (e.Phase != deploy.PhaseWait || !strings.HasPrefix(e.Message, kind+":") || e.Counts.Running == 0) {
-			return
-		}
+	die := func() {
 		snap, err := p.(deploy.Snapshotter).Snapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -155,6 +167,17 @@ func TestCrashHelper(t *testing.T) {
 		}
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
+	}
+	crash := func(e deploy.Event) {
+		if kind == "drain" && strings.HasPrefix(e.Message, "taking ") {
+			go func() { time.Sleep(50 * time.Millisecond); die() }() // once deregistered, while draining
+			return
+		}
+		sending := kind == "send" && strings.HasPrefix(e.Message, "sending the deploy command")
+		if !sending && (e.Phase != deploy.PhaseWait || !strings.HasPrefix(e.Message, kind+":") || e.Counts.Running == 0) {
+			return
+		}
+		die()
 	}
 	if kind == "rollback" { // the deploy is given up on, then the rollback crashes
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
@@ -188,6 +211,52 @@ func crashFleetRollingBackIn(t *testing.T, n int, d, back time.Duration) (*ec2te
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return srv, ids, hs.URL
+}
+
+// A deploy program dies while its deploy command runs on an instance it took out of its
+// target group, with the fleet's scaling suspended; another restores the plan and rolls
+// back: the instance runs the rollback commands, goes back into the group and passes its
+// health checks, and scaling is resumed.
+func TestRestoredPlanPutsTheFleetBackInService(t *testing.T) {
+	for _, kind := range []string{"deploy", "drain"} {
+		t.Run(kind, func(t *testing.T) { restoreBackInService(t, kind) })
+	}
+}
+
+func restoreBackInService(t *testing.T, kind string) {
+	lbCrash = true
+	defer func() { lbCrash = false }()
+	srv, ids, url := crashFleet(t, 3, time.Minute)
+	arn := srv.CreateTargetGroup(ec2test.TargetGroup{Name: "web", DeregistrationDelay: time.Second, HealthyAfter: 100 * time.Millisecond, Instances: ids})
+	srv.CreateAutoScalingGroup(ec2test.AutoScalingGroup{Name: "web-asg", Instances: ids, TargetGroups: []string{arn}})
+	snap := crashWhile(t, url, kind, true)
+	if kind == "drain" {
+		if st, _ := srv.TargetHealth(arn, ids[0]); st != "draining" || len(srv.Ran()) != 0 {
+			t.Fatalf("the crashed process left %s %s, %d commands run; want it draining, nothing run", ids[0], st, len(srv.Ran()))
+		}
+		time.Sleep(time.Second) // drained
+	}
+	if st, _ := srv.TargetHealth(arn, ids[0]); st != "unused" || len(srv.Suspended("web-asg")) != 3 {
+		t.Fatalf("the crashed process left %s %s and suspended %v; want it out of service, scaling held", ids[0], st, srv.Suspended("web-asg"))
+	}
+	p, err := crashTarget(url, true).Restore(t.Context(), snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Rollback(t.Context(), nil); err != nil {
+		t.Fatalf("rollback: %v\nsnapshot: %s", err, snap)
+	}
+	for _, id := range ids {
+		if st, why := srv.TargetHealth(arn, id); st != "healthy" {
+			t.Errorf("%s after the rollback: %s %s", id, st, why)
+		}
+	}
+	if got := srv.Suspended("web-asg"); len(got) > 0 {
+		t.Errorf("still suspended after the rollback: %v", got)
+	}
+	if ran := srv.Ran(); kind == "deploy" && (len(ran) != 2 || !slices.Equal(ran[1].Instances, ids[:1])) || kind == "drain" && len(ran) != 0 {
+		t.Errorf("commands: %+v; want the deploy, then the rollback on %s, if the deploy had begun", ran, ids[0])
+	}
 }
 
 // A deploy program dies while its deploy command runs; another restores the plan, and its

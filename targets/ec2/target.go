@@ -23,6 +23,7 @@ type SSMAPI interface {
 	DescribeInstanceInformation(context.Context, *ssm.DescribeInstanceInformationInput, ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error)
 	GetParameters(context.Context, *ssm.GetParametersInput, ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
 	PutParameter(context.Context, *ssm.PutParameterInput, ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+	DeleteParameter(context.Context, *ssm.DeleteParameterInput, ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 }
 
 // EC2API is the part of *ec2.Client the target calls.
@@ -111,6 +112,10 @@ type Options struct {
 	ByZone bool
 	// ZoneGates run after each zone but the last (a bake with an alarm check, say).
 	ZoneGates []deploy.Gate
+	// AutoScaling, when set, keeps Auto Scaling from changing the fleet during the rollout,
+	// or follows the changes, and records the release per group for new instances to read.
+	// Instances that leave the fleet mid-rollout are reported, not counted as failures.
+	AutoScaling *AutoScaling
 
 	// RecordTag is the instance tag that records what each instance runs after a successful
 	// rollout ("<tag>" holds the version, "<tag>-image" the image); empty means
@@ -135,7 +140,8 @@ type Options struct {
 type Target struct {
 	ssm   SSMAPI
 	ec2   EC2API
-	elb   ELBAPI // nil without LoadBalancing
+	elb   ELBAPI         // nil without LoadBalancing
+	asg   AutoScalingAPI // nil without AutoScaling
 	fleet Fleet
 	opts  Options
 	log   *slog.Logger
@@ -146,6 +152,9 @@ func New(ssmClient SSMAPI, ec2Client EC2API, fleet Fleet, opts Options) *Target 
 	t := &Target{ssm: countedSSM{ssmClient}, ec2: countedEC2{ec2Client}, fleet: fleet, opts: opts, log: deploy.LoggerOrDiscard(opts.Logger)}
 	if lb := opts.LoadBalancing; lb != nil && lb.Client != nil {
 		t.elb = countedELB{lb.Client}
+	}
+	if a := opts.AutoScaling; a != nil && a.Client != nil {
+		t.asg = countedASG{a.Client}
 	}
 	if t.opts.Strategy == (Count{}) {
 		t.opts.Strategy = OneAtATime
@@ -174,7 +183,7 @@ var (
 // one command whose MaxConcurrency paces it.
 func (t *Target) byWaves() bool {
 	o := t.opts
-	return len(o.VerifyCommands) > 0 || len(o.WaveGates) > 0 || o.Hooks.any() || o.LoadBalancing != nil || o.ByZone
+	return len(o.VerifyCommands) > 0 || len(o.WaveGates) > 0 || o.Hooks.any() || o.LoadBalancing != nil || o.ByZone || o.AutoScaling != nil
 }
 
 // staged reports whether an instance's rollout takes more than its install command: one

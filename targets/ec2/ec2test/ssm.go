@@ -164,6 +164,9 @@ func (s *Server) sendCommand(body []byte) (any, error) {
 		if s.instances[id].Agent == ConnectionLost && o.Status == "" {
 			o.Status = "DeliveryTimedOut"
 		}
+		if s.instances[id].State != "running" { // stopped or terminated since: nothing runs there
+			o.Status = "Undeliverable"
+		}
 		if o.Status == "" {
 			o.Status = "Success"
 		}
