@@ -150,30 +150,12 @@ func (p *Plan) failures() int {
 
 // rollWaves rolls the release out wave by wave (Plan's waves: batches of the strategy,
 // zone by zone with ByZone, none so large that a target group or zone loses more than
-// MinHealthy allows). Before each wave but the first the wave gates run, and before each
-// zone but the first the zone gates. It stops as soon as more instances failed than allowed
-// or a gate failed.
+// MinHealthy allows). After each wave the wave gates run, and after each zone's last wave
+// the zone gates; the rollout goes on, or is done, only when they pass. It stops as soon as
+// more instances failed than allowed or a gate failed.
 func (p *Plan) rollWaves(ctx context.Context, emit deploy.EventFunc) error {
 	t, l := p.t, p.limits
 	for i, w := range p.waves {
-		if i > 0 {
-			var gates []deploy.Gate
-			if w.Zone != p.waves[i-1].Zone {
-				gates = append(gates, t.opts.ZoneGates...)
-			}
-			gates = append(gates, t.opts.WaveGates...)
-			for _, g := range gates {
-				where := fmt.Sprintf("wave %d", i+1)
-				if w.Zone != p.waves[i-1].Zone {
-					where = "zone " + w.Zone + " (" + where + ")"
-				}
-				emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseGate, Message: fmt.Sprintf("gate %s before %s", g.Check.Name(), where)})
-				if res := g.Run(ctx, emit); res.Err != nil {
-					return &deploy.Error{Kind: deploy.ErrGateFailed, Target: t.Name(), Op: "apply",
-						Detail: fmt.Sprintf("stopped before %s of %d", where, len(p.waves)), Err: res.Err}
-				}
-			}
-		}
 		p.mu.Lock()
 		counts := deploy.Counts{Desired: l.total, Updated: len(p.done), Failed: len(p.failed)}
 		p.mu.Unlock()
@@ -190,6 +172,20 @@ func (p *Plan) rollWaves(ctx context.Context, emit deploy.EventFunc) error {
 		}
 		if p.failures() > l.allowed {
 			break // the rest are left alone
+		}
+		where := fmt.Sprintf("wave %d of %d", i+1, len(p.waves))
+		gates := slices.Clone(t.opts.WaveGates)
+		if i == len(p.waves)-1 || p.waves[i+1].Zone != w.Zone {
+			gates = append(gates, t.opts.ZoneGates...)
+			if w.Zone != "" {
+				where += ", the last in " + w.Zone
+			}
+		}
+		for _, g := range gates {
+			emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseGate, Message: fmt.Sprintf("gate %s after %s", g.Check.Name(), where)})
+			if res := g.Run(ctx, emit); res.Err != nil {
+				return &deploy.Error{Kind: deploy.ErrGateFailed, Target: t.Name(), Op: "apply", Detail: "stopped after " + where, Err: res.Err}
+			}
 		}
 	}
 	return nil

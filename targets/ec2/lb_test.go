@@ -1,6 +1,7 @@
 package ec2_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -322,6 +323,38 @@ func TestFailingApplicationStop(t *testing.T) {
 				}
 				if !errors.Is(err, deploy.ErrFailed) || !strings.Contains(err.Error(), w.ids[0]+" Failed: ApplicationStop: exit 3, stderr: app-stop: no such unit") {
 					t.Fatalf("err = %v\n%s", err, w.messages())
+				}
+				w.settled(t, w.ids, "v1")
+			})
+		})
+	}
+}
+
+// Zone gates run after each zone's last wave: passing, after all three zones; failing after
+// zone a, zone b is never started and zone a goes back.
+func TestZoneGates(t *testing.T) {
+	for _, verdict := range []deploy.Verdict{deploy.Pass, deploy.Fail} {
+		t.Run(string(verdict), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w := newFleetWorld(t, 6)
+				var after []string
+				bake := deploy.CheckFunc("bake", func(context.Context) (deploy.Measurement, error) {
+					after = append(after, fmt.Sprint(len(w.srv.Ran())))
+					return deploy.Measurement{Verdict: verdict, Evidence: "p99 above 250 ms"}, nil
+				})
+				tg := w.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: []string{`install-release "$STEVEDORE_VERSION"`},
+					RollbackCommands: []string{`install-release "$STEVEDORE_VERSION"`}, ByZone: true, ZoneGates: []deploy.Gate{{Check: bake}}})
+				_, err := w.run(t, tg, "v2")
+				if verdict == deploy.Pass {
+					if err != nil || strings.Join(after, ",") != "2,4,6" {
+						t.Errorf("err %v; the gate ran after %v commands, want after each zone's two (2,4,6)", err, after)
+					}
+					w.settled(t, w.ids, "v2")
+					return
+				}
+				if !errors.Is(err, deploy.ErrGateFailed) || !strings.Contains(err.Error(), "stopped after wave 2 of 6, the last in us-east-1a") ||
+					!strings.Contains(err.Error(), "p99 above 250 ms") || strings.Join(after, ",") != "2" {
+					t.Errorf("err %v; gate ran after %v", err, after)
 				}
 				w.settled(t, w.ids, "v1")
 			})

@@ -76,8 +76,8 @@ type Options struct {
 	// Hooks are CodeDeploy's lifecycle events around Commands, each its own command per
 	// wave; setting any makes the target drive the rollout wave by wave.
 	Hooks Hooks
-	// WaveGates, if set, run after each wave but the last, in order (a CloudWatch alarm's
-	// bake, say: deploy/gate); a gate that fails stops the rollout, which then rolls back.
+	// WaveGates, if set, run after each wave, in order (a CloudWatch alarm's bake, say:
+	// deploy/gate); a gate that fails stops the rollout, which then rolls back.
 	// Like VerifyCommands, they make the target drive the rollout wave by wave.
 	WaveGates []deploy.Gate
 	// WorkingDirectory and ExecutionTimeout are AWS-RunShellScript's parameters.
@@ -110,7 +110,8 @@ type Options struct {
 	// configuration): a zone's waves finish, and ZoneGates pass, before the next zone
 	// starts; MinHealthy also applies to each zone's instances.
 	ByZone bool
-	// ZoneGates run after each zone but the last (a bake with an alarm check, say).
+	// ZoneGates run after each zone's last wave (a bake with an alarm check, say), after
+	// the wave gates.
 	ZoneGates []deploy.Gate
 	// AutoScaling, when set, keeps Auto Scaling from changing the fleet during the rollout,
 	// or follows the changes, and records the release per group for new instances to read.

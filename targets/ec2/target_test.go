@@ -763,8 +763,8 @@ func TestTimeoutCancelsAndRollsBack(t *testing.T) {
 	})
 }
 
-// Wave gates run between waves: passing, every wave is deployed and the gate ran between each
-// two; failing after the first wave, the second is never sent and the first rolls back, the
+// Wave gates run after each wave: passing, every wave is deployed and the gate ran after
+// each; failing after the first wave, the second is never sent and the first rolls back, the
 // error carrying the gate's evidence.
 func TestWaveGates(t *testing.T) {
 	for _, verdict := range []deploy.Verdict{deploy.Pass, deploy.Fail} {
@@ -788,12 +788,12 @@ func TestWaveGates(t *testing.T) {
 				}
 				switch verdict {
 				case deploy.Pass:
-					if err != nil || deployed != 6 || runs != 4 {
-						t.Errorf("err %v; %d instances deployed, gate measured %d times; want 6 and 4 (2 gates of 2)", err, deployed, runs)
+					if err != nil || deployed != 6 || runs != 6 {
+						t.Errorf("err %v; %d instances deployed, gate measured %d times; want 6 and 6 (3 gates of 2)", err, deployed, runs)
 					}
 				case deploy.Fail:
 					if !errors.Is(err, deploy.ErrGateFailed) || !errors.Is(err, deploy.ErrRolledBack) || !strings.Contains(err.Error(), "web-5xx in ALARM") ||
-						!strings.Contains(err.Error(), "stopped before wave 2 of 3") || deployed != 2 {
+						!strings.Contains(err.Error(), "stopped after wave 1 of 3") || deployed != 2 {
 						t.Errorf("err %v; %d deployed, want 2", err, deployed)
 					}
 					for _, id := range ids[:2] {
