@@ -94,6 +94,9 @@ func (t *Target) targetGroups(ctx context.Context) ([]*tgroup, error) {
 	}
 	var groups []*tgroup
 	for _, tg := range found {
+		if slices.ContainsFunc(groups, func(g *tgroup) bool { return g.ARN == aws.ToString(tg.TargetGroupArn) }) {
+			continue // named twice, by name and by ARN
+		}
 		g := &tgroup{ARN: aws.ToString(tg.TargetGroupArn), Name: aws.ToString(tg.TargetGroupName), Delay: 300 * time.Second, Members: map[string]string{}}
 		if tg.TargetType != "" && tg.TargetType != elbtypes.TargetTypeEnumInstance {
 			return nil, deploy.Errorf(deploy.ErrInvalid, t.Name(), "plan", "target group %s registers targets by %s, not by instance ID", g.Name, tg.TargetType)
