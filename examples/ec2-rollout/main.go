@@ -1,13 +1,23 @@
 // Command ec2-rollout rolls a release out to an EC2 fleet through SSM Run Command with the
 // stevedore EC2 target, as safely as a CodeDeploy in-place deployment: strategies, a
-// minimum of healthy instances, a verify step between waves, every invocation checked, and
-// rollback of the instances it touched.
+// minimum of healthy instances, a verify step between waves, load balancers, zones,
+// lifecycle hooks, Auto Scaling, alarm bakes, every invocation checked, and rollback of the
+// instances it touched.
 //
 //	ec2-rollout (-instances i-1,i-2 | -tag Key=Value [-tag ...]) -commands FILE -version V
 //	    [-image IMAGE] [-rollback-commands FILE] [-verify-commands FILE]
 //	    [-strategy one-at-a-time|half-at-a-time|all-at-once|N|N%] [-min-healthy N|N%]
+//	    [-target-group NAME|ARN ...] [-healthy-timeout 10m] [-by-zone] [-alarm NAME ... -bake 5m]
+//	    [-application-stop FILE] [-before-install FILE] [-after-install FILE]
+//	    [-application-start FILE] [-validate-service FILE] [-hook-timeout 0] [-ignore-application-stop-failures]
+//	    [-auto-scaling off|suspend|follow]
 //	    [-timeout 30m] [-rollback-timeout 10m] [-skip-unavailable] [-record-parameter-prefix /deploys/web]
 //	    [-output-s3-bucket B] [-poll-interval 2s] [-dry-run]
+//
+// With -target-group each wave leaves the groups while it is replaced and comes back once
+// healthy; -by-zone goes zone by zone; -alarm names CloudWatch alarms that must stay out of
+// ALARM for -bake after each zone (or, without -by-zone, each wave). The hook files hold
+// CodeDeploy's lifecycle events around -commands (its Install).
 //
 // Each line of a commands file is one shell command; the release reaches them as
 // STEVEDORE_VERSION and STEVEDORE_IMAGE, what the instance ran before as
@@ -29,10 +39,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/deploy/gate"
 	"github.com/stevedore-dev/stevedore/internal/cli"
 	"github.com/stevedore-dev/stevedore/targets/ec2"
 )
@@ -84,6 +98,19 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	s3Bucket := fs.String("output-s3-bucket", "", "keep full command output in this S3 bucket")
 	dryRun := fs.Bool("dry-run", false, "list the instances that would be hit, and send nothing")
 	poll := fs.Duration("poll-interval", 2*time.Second, "first wait between status polls (it grows to 15s)")
+	var targetGroups, alarms cli.List
+	fs.Var(&targetGroups, "target-group", "a target group (name or ARN) each wave leaves while it is replaced (repeatable)")
+	healthyTimeout := fs.Duration("healthy-timeout", 10*time.Minute, "how long instances put back may take to pass their health checks")
+	byZone := fs.Bool("by-zone", false, "roll out availability zone by zone")
+	fs.Var(&alarms, "alarm", "a CloudWatch alarm that must stay out of ALARM for -bake after each zone, or each wave (repeatable)")
+	bake := fs.Duration("bake", 5*time.Minute, "how long -alarm is watched")
+	hookFiles := map[string]*string{}
+	for _, h := range []string{"application-stop", "before-install", "after-install", "application-start", "validate-service"} {
+		hookFiles[h] = fs.String(h, "", "file of shell commands for the "+h+" lifecycle hook")
+	}
+	hookTimeout := fs.Duration("hook-timeout", 0, "each hook's execution timeout (default: SSM's)")
+	ignoreStop := fs.Bool("ignore-application-stop-failures", false, "go on with an instance whose application-stop hook failed")
+	scaling := fs.String("auto-scaling", "off", "off, suspend (hold Launch, Terminate and AZRebalance for the rollout) or follow (deploy to instances that join)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -101,6 +128,10 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return cli.UsageError("-commands is required")
 	case *version == "":
 		return cli.UsageError("-version is required")
+	case *scaling != "off" && *scaling != "suspend" && *scaling != "follow":
+		return cli.UsageError("-auto-scaling: use off, suspend or follow")
+	case len(alarms) > 0 && *bake <= 0:
+		return cli.UsageError("-bake: give how long the alarms are watched")
 	}
 	opts := ec2.Options{SkipUnavailable: *skip, RecordParameterPrefix: *recordPrefix, OutputS3Bucket: *s3Bucket, PollInterval: *poll}
 	var err error
@@ -122,9 +153,37 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	hooks := []struct {
+		flag string
+		dst  *ec2.Hook
+	}{{"application-stop", &opts.Hooks.ApplicationStop}, {"before-install", &opts.Hooks.BeforeInstall}, {"after-install", &opts.Hooks.AfterInstall},
+		{"application-start", &opts.Hooks.ApplicationStart}, {"validate-service", &opts.Hooks.ValidateService}}
+	for _, h := range hooks {
+		if h.dst.Commands, err = readLines(*hookFiles[h.flag]); err != nil {
+			return err
+		}
+		h.dst.Timeout = *hookTimeout
+	}
+	opts.Hooks.IgnoreApplicationStopFailures = *ignoreStop
+	opts.ByZone = *byZone
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if len(targetGroups) > 0 {
+		opts.LoadBalancing = &ec2.LoadBalancing{Client: elb.NewFromConfig(cfg), TargetGroups: targetGroups, HealthyTimeout: *healthyTimeout}
+	}
+	if *scaling != "off" {
+		opts.AutoScaling = &ec2.AutoScaling{Client: autoscaling.NewFromConfig(cfg), FollowScaling: *scaling == "follow"}
+	}
+	if len(alarms) > 0 {
+		every := min(30*time.Second, *bake)
+		g := deploy.Gate{Check: gate.Alarms(cloudwatch.NewFromConfig(cfg), alarms, nil), Interval: every, Count: int(*bake/every) + 1}
+		if *byZone {
+			opts.ZoneGates = []deploy.Gate{g}
+		} else {
+			opts.WaveGates = []deploy.Gate{g}
+		}
 	}
 	target := ec2.New(ssm.NewFromConfig(cfg), awsec2.NewFromConfig(cfg), fleet, opts)
 	rel := deploy.Release{Version: *version}
@@ -162,6 +221,13 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			default:
 				fmt.Fprintf(stdout, "%s\t(unknown) -> %s\n", in.ID, *version)
 			}
+		}
+		for i, w := range plan.Waves() {
+			zone := ""
+			if w.Zone != "" {
+				zone = " in " + w.Zone
+			}
+			fmt.Fprintf(stdout, "wave %d%s: %s\n", i+1, zone, strings.Join(w.Instances, " "))
 		}
 		fmt.Fprintf(stdout, "dry run: %d instances would be hit\n", len(plan.Targets()))
 		return err

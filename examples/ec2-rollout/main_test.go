@@ -110,6 +110,44 @@ func TestFailureRollsBack(t *testing.T) {
 	}
 }
 
+// A fleet of nine over three zones behind target group "web" and in Auto Scaling group
+// web-asg, rolled out zone by zone with hooks: the dry run shows the waves; the rollout
+// holds scaling, takes each instance out of the group, runs the hooks around the install,
+// and leaves every instance healthy in the group on the release, scaling resumed.
+func TestZoneByZoneBehindATargetGroup(t *testing.T) {
+	srv := newFleet(t)
+	ids := srv.Fleet(9, map[string]string{"app": "web", "stevedore:version": "v1"})
+	arn := srv.CreateTargetGroup(ec2test.TargetGroup{Name: "web", DeregistrationDelay: 50 * time.Millisecond, HealthyAfter: 50 * time.Millisecond, Instances: ids})
+	srv.CreateAutoScalingGroup(ec2test.AutoScalingGroup{Name: "web-asg", Instances: ids, TargetGroups: []string{arn}})
+	args := []string{"-tag", "app=web", "-commands", file(t, "install $STEVEDORE_VERSION"), "-rollback-commands", file(t, "install $STEVEDORE_VERSION"),
+		"-version", "v2", "-strategy", "2", "-min-healthy", "50%", "-target-group", "web", "-by-zone", "-auto-scaling", "suspend",
+		"-application-stop", file(t, "systemctl stop web"), "-application-start", file(t, "systemctl start web"), "-validate-service", file(t, "curl -fsS localhost/health")}
+	code, out, errOut := program(t, append(args, "-dry-run")...)
+	// Two at a time, but MinHealthy keeps one of each zone's three in service.
+	if code != 0 || !strings.Contains(out, "wave 1 in us-east-1a: "+ids[0]+" "+ids[3]+"\nwave 2 in us-east-1a: "+ids[6]+"\n") ||
+		!strings.Contains(out, "wave 6 in us-east-1c: "+ids[8]+"\n") {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = program(t, args...)
+	if code != 0 || lastLine(out) != "succeeded 9/9 instances" {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"suspended Launch, Terminate, AZRebalance in Auto Scaling group web-asg", "wave 5 of 6: 2 instances in us-east-1c",
+		"taking 2 instances out of target groups web", "deploy ApplicationStop command", "deploy ValidateService command", "resumed Launch, Terminate, AZRebalance"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	for _, id := range ids {
+		if st, why := srv.TargetHealth(arn, id); st != "healthy" || srv.Tags(id)["stevedore:version"] != "v2" {
+			t.Errorf("%s: %s %s, recorded %s", id, st, why, srv.Tags(id)["stevedore:version"])
+		}
+	}
+	if got := srv.Suspended("web-asg"); len(got) > 0 {
+		t.Errorf("still suspended: %v", got)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	newFleet(t)
 	for _, tc := range []struct {
@@ -122,6 +160,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"-tag", "a=b", "-commands", "x"}, "-version is required"},
 		{[]string{"-tag", "a=b", "-commands", "x", "-version", "v", "-strategy", "most"}, "-strategy"},
 		{[]string{"-tag", "a=b", "-commands", "x", "-version", "v", "-min-healthy", "150%"}, "-min-healthy"},
+		{[]string{"-tag", "a=b", "-commands", "x", "-version", "v", "-auto-scaling", "sometimes"}, "-auto-scaling: use off, suspend or follow"},
+		{[]string{"-tag", "a=b", "-commands", "x", "-version", "v", "-alarm", "web-5xx", "-bake", "0s"}, "-bake"},
 	} {
 		code, _, errOut := program(t, tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {

@@ -1,4 +1,4 @@
-// Package cli holds what the example commands share: repeatable KEY=VALUE flags, usage
+// Package cli holds what the example commands share: repeatable flags, usage
 // errors, and turning an error into an exit status with a one-line reason.
 package cli
 
@@ -33,6 +33,20 @@ func (p *Pairs) Set(v string) error {
 		return fmt.Errorf("write %s, not %q", p.Hint, v)
 	}
 	p.Values[k] = val
+	return nil
+}
+
+// List is a repeatable flag of values, in the order given.
+type List []string
+
+func (l *List) String() string { return strings.Join(*l, ",") }
+
+// Set implements flag.Value.
+func (l *List) Set(v string) error {
+	if v == "" {
+		return errors.New("give a value")
+	}
+	*l = append(*l, v)
 	return nil
 }
 

@@ -167,7 +167,9 @@ func (p *Plan) holdScaling(ctx context.Context, ph deploy.Phase, emit deploy.Eve
 			continue // held already: by us (a restored plan), or by someone else, left as it is
 		}
 		p.mu.Lock()
-		p.suspended[name] = slices.Compact(slices.Sorted(slices.Values(append(ours, suspend...)))) // on record before the call
+		p.suspended[name] = slices.DeleteFunc(slices.Clone(held), func(proc string) bool { // on record before the call
+			return !slices.Contains(ours, proc) && !slices.Contains(suspend, proc)
+		})
 		p.mu.Unlock()
 		if _, err := t.asg.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String(name), ScalingProcesses: suspend}); err != nil {
 			resume()

@@ -153,6 +153,26 @@ func (t *Target) inFlight(ctx context.Context, ids []string) (string, error) {
 	return "", nil
 }
 
+// Wave is a batch of instances a wave-by-wave rollout replaces together; Zone is theirs
+// when it goes zone by zone.
+type Wave struct {
+	Zone      string
+	Instances []string
+}
+
+// Waves returns the waves a wave-by-wave rollout goes in; nil when SSM paces the rollout
+// as one command.
+func (p *Plan) Waves() []Wave {
+	if !p.t.byWaves() {
+		return nil
+	}
+	var out []Wave
+	for _, w := range p.waves {
+		out = append(out, Wave{Zone: w.Zone, Instances: slices.Clone(w.IDs)})
+	}
+	return out
+}
+
 // Instances returns every instance the plan found, including the ones left out.
 func (p *Plan) Instances() []Instance { return slices.Clone(p.instances) }
 
