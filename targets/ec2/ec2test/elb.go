@@ -180,6 +180,16 @@ type xmlTarget struct {
 	Port int `xml:",omitempty"`
 }
 
+// groupTargets reads TargetGroupArn and Targets.member.N.Id.
+func (s *Server) groupTargets(form url.Values) (*targetGroup, []string, error) {
+	g, err := s.group(form.Get("TargetGroupArn"))
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := s.targetsOf(form)
+	return g, ids, err
+}
+
 // targetsOf reads Targets.member.N.Id, checking that each is an instance.
 func (s *Server) targetsOf(form url.Values) ([]string, error) {
 	var ids []string
@@ -196,11 +206,7 @@ func (s *Server) targetsOf(form url.Values) ([]string, error) {
 }
 
 func (s *Server) describeTargetHealth(form url.Values) (any, error) {
-	g, err := s.group(form.Get("TargetGroupArn"))
-	if err != nil {
-		return nil, err
-	}
-	ids, err := s.targetsOf(form)
+	g, ids, err := s.groupTargets(form)
 	if err != nil {
 		return nil, err
 	}
@@ -233,11 +239,7 @@ func (s *Server) describeTargetHealth(form url.Values) (any, error) {
 }
 
 func (s *Server) registerTargets(form url.Values) (any, error) {
-	g, err := s.group(form.Get("TargetGroupArn"))
-	if err != nil {
-		return nil, err
-	}
-	ids, err := s.targetsOf(form)
+	g, ids, err := s.groupTargets(form)
 	if err != nil {
 		return nil, err
 	}
@@ -253,11 +255,7 @@ func (s *Server) registerTargets(form url.Values) (any, error) {
 }
 
 func (s *Server) deregisterTargets(form url.Values) (any, error) {
-	g, err := s.group(form.Get("TargetGroupArn"))
-	if err != nil {
-		return nil, err
-	}
-	ids, err := s.targetsOf(form)
+	g, ids, err := s.groupTargets(form)
 	if err != nil {
 		return nil, err
 	}
