@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -34,12 +37,41 @@ func versionOf(inv ec2test.Invocation) string {
 }
 
 func TestConformance(t *testing.T) {
+	conformance(t, false)
+}
+
+// The contract holds for a fleet behind two target groups, rolled out zone by zone with
+// hooks, its Auto Scaling group held: after a rollback every instance is back in service,
+// healthy, and scaling as it was.
+func TestConformanceBehindALoadBalancer(t *testing.T) {
+	conformance(t, true)
+}
+
+func conformance(t *testing.T, lb bool) {
 	var e *env
-	opts := ec2.Options{Commands: []string{`/opt/web/install "$STEVEDORE_VERSION"`}, RollbackCommands: []string{`/opt/web/install "$STEVEDORE_VERSION"`}}
+	var arns []string
+	options := func() ec2.Options {
+		opts := ec2.Options{Commands: []string{`/opt/web/install "$STEVEDORE_VERSION"`}, RollbackCommands: []string{`/opt/web/install "$STEVEDORE_VERSION"`}}
+		if lb {
+			cfg := e.srv.Config()
+			opts.LoadBalancing = &ec2.LoadBalancing{Client: elb.NewFromConfig(cfg), TargetGroups: arns}
+			opts.AutoScaling = &ec2.AutoScaling{Client: autoscaling.NewFromConfig(cfg)}
+			opts.ByZone = true
+			opts.Hooks = ec2.Hooks{ApplicationStop: ec2.Hook{Commands: []string{"systemctl stop web"}}, ValidateService: ec2.Hook{Commands: []string{"curl -fsS localhost/health"}}}
+		}
+		return opts
+	}
 	deploytest.Run(t, deploytest.Harness{
 		New: func(t *testing.T) *deploytest.World {
 			e = newEnv()
-			e.srv.Fleet(3, map[string]string{"app": "web", "stevedore:version": "v1"})
+			ids := e.srv.Fleet(3, map[string]string{"app": "web", "stevedore:version": "v1"})
+			arns = nil
+			if lb {
+				for _, name := range []string{"web", "api"} {
+					arns = append(arns, e.srv.CreateTargetGroup(ec2test.TargetGroup{Name: name, DeregistrationDelay: 30 * time.Second, HealthyAfter: 10 * time.Second, Instances: ids}))
+				}
+				e.srv.CreateAutoScalingGroup(ec2test.AutoScalingGroup{Name: "web-asg", Instances: ids, TargetGroups: arns})
+			}
 			e.srv.Script(func(inv ec2test.Invocation) ec2test.Outcome {
 				switch versionOf(inv) {
 				case "crash":
@@ -52,8 +84,8 @@ func TestConformance(t *testing.T) {
 			fleet := ec2.Fleet{Tags: map[string]string{"app": "web"}}
 			version := func(v string) deploy.Release { return deploy.Release{Version: v} }
 			return &deploytest.World{
-				Target: e.target(fleet, opts),
-				State: func(ctx context.Context) (any, error) { // what each instance is recorded to run
+				Target: e.target(fleet, options()),
+				State: func(ctx context.Context) (any, error) { // what each instance is recorded to run, and its service
 					out, err := e.ec2.DescribeInstances(ctx, &awsec2.DescribeInstancesInput{})
 					if err != nil {
 						return nil, err
@@ -61,22 +93,30 @@ func TestConformance(t *testing.T) {
 					state := map[string]string{}
 					for _, r := range out.Reservations {
 						for _, in := range r.Instances {
-							state[aws.ToString(in.InstanceId)] = tagValue(in.Tags, "stevedore:version")
+							id := aws.ToString(in.InstanceId)
+							state[id] = tagValue(in.Tags, "stevedore:version")
+							for _, arn := range arns {
+								h, _ := e.srv.TargetHealth(arn, id)
+								state[id] += " " + h
+							}
 						}
+					}
+					if lb {
+						state["suspended"] = strings.Join(e.srv.Suspended("web-asg"), ",")
 					}
 					return state, nil
 				},
 				Release:     version("v2"),
 				Failing:     version("crash"),
 				Slow:        version("slow"),
-				Missing:     e.target(ec2.Fleet{Tags: map[string]string{"app": "no-such-app"}}, opts),
+				Missing:     e.target(ec2.Fleet{Tags: map[string]string{"app": "no-such-app"}}, options()),
 				Unsupported: &deploy.Release{Version: "v2", Secrets: []deploy.SecretRef{{Name: "DB", ValueFrom: "/db"}}},
 			}
 		},
 		Bubble: synctest.Test,
 		Restore: func(t *testing.T, w *deploytest.World) deploy.Target {
 			cfg := e.srv.Config()
-			return ec2.New(ssm.NewFromConfig(cfg), awsec2.NewFromConfig(cfg), ec2.Fleet{Tags: map[string]string{"app": "web"}}, opts)
+			return ec2.New(ssm.NewFromConfig(cfg), awsec2.NewFromConfig(cfg), ec2.Fleet{Tags: map[string]string{"app": "web"}}, options())
 		},
 	})
 }
