@@ -199,6 +199,15 @@ func (p *Plan) followScaling(ctx context.Context, emit deploy.EventFunc) error {
 		p.usable = append(p.usable, joined...)
 		p.limits.total += len(joined)
 		p.mu.Unlock()
+		for _, g := range p.groups { // Auto Scaling registered them with its target groups
+			members, err := t.members(ctx, g)
+			if err != nil {
+				return err
+			}
+			p.mu.Lock()
+			g.Members = members
+			p.mu.Unlock()
+		}
 		waves, err := planWaves(joined, p.zoneOf, false, p.limits.batch, nil, nil)
 		if err != nil {
 			return err

@@ -146,6 +146,9 @@ func TestFollowScaling(t *testing.T) {
 			!strings.Contains(msgs, "version v2 runs on 3/3 instances; 1 left the fleet during the rollout: "+w.ids[2]) {
 			t.Errorf("events:\n%s", msgs)
 		}
+		if !slices.ContainsFunc(w.deregistered(t), func(ids []string) bool { return slices.Contains(ids, joined) }) {
+			t.Errorf("the instance that joined was never taken out of service for its install: %v", w.deregistered(t))
+		}
 		time.Sleep(time.Minute)
 		w.settled(t, []string{w.ids[0], w.ids[1], joined}, "v2")
 		if got := w.srv.Suspended("web-asg"); len(got) > 0 {

@@ -112,20 +112,29 @@ func (t *Target) targetGroups(ctx context.Context) ([]*tgroup, error) {
 				}
 			}
 		}
-		health, err := t.elb.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: tg.TargetGroupArn})
-		if err != nil {
-			return nil, t.lbErr("describe the targets of "+g.Name, err)
-		}
-		for _, d := range health.TargetHealthDescriptions {
-			if d.Target == nil || d.TargetHealth == nil || d.TargetHealth.State == elbtypes.TargetHealthStateEnumDraining {
-				continue // one on its way out is not a member
-			}
-			g.Members[aws.ToString(d.Target.Id)] = string(d.TargetHealth.State)
+		if g.Members, err = t.members(ctx, g); err != nil {
+			return nil, err
 		}
 		groups = append(groups, g)
 	}
 	slices.SortFunc(groups, func(a, b *tgroup) int { return strings.Compare(a.Name, b.Name) })
 	return groups, nil
+}
+
+// members reads g's registered targets and their state.
+func (t *Target) members(ctx context.Context, g *tgroup) (map[string]string, error) {
+	health, err := t.elb.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(g.ARN)})
+	if err != nil {
+		return nil, t.lbErr("describe the targets of "+g.Name, err)
+	}
+	members := map[string]string{}
+	for _, d := range health.TargetHealthDescriptions {
+		if d.Target == nil || d.TargetHealth == nil || d.TargetHealth.State == elbtypes.TargetHealthStateEnumDraining {
+			continue // one on its way out is not a member
+		}
+		members[aws.ToString(d.Target.Id)] = string(d.TargetHealth.State)
+	}
+	return members, nil
 }
 
 // takeOut deregisters ids from every target group they are in and waits until they have
