@@ -299,15 +299,20 @@ func (p *Plan) leavers(ctx context.Context) error {
 	for _, id := range ids {
 		gone[id] = true
 	}
-	out, err := t.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("instance-id"), Values: ids}}})
-	if err != nil {
-		return awserr.Wrap(t.Name(), "describe the instances that failed", err, "")
-	}
-	for _, r := range out.Reservations {
-		for _, in := range r.Instances {
-			switch in.State.Name {
-			case ec2types.InstanceStateNameRunning, ec2types.InstanceStateNamePending:
-				delete(gone, aws.ToString(in.InstanceId))
+	for chunk := range slices.Chunk(ids, 200) { // a filter takes 200 values
+		pg := ec2.NewDescribeInstancesPaginator(t.ec2, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("instance-id"), Values: chunk}}})
+		for pg.HasMorePages() {
+			out, err := pg.NextPage(ctx)
+			if err != nil {
+				return awserr.Wrap(t.Name(), "describe the instances that failed", err, "")
+			}
+			for _, r := range out.Reservations {
+				for _, in := range r.Instances {
+					switch in.State.Name {
+					case ec2types.InstanceStateNameRunning, ec2types.InstanceStateNamePending:
+						delete(gone, aws.ToString(in.InstanceId))
+					}
+				}
 			}
 		}
 	}
