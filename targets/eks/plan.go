@@ -86,6 +86,9 @@ func containerImages(tpl string) map[string]string {
 
 var _ deploy.Describer = (*Plan)(nil)
 
+// Template returns the pod template the plan writes, as JSON.
+func (p *Plan) Template() []byte { return []byte(p.desired) }
+
 // Changed implements deploy.Plan.
 func (p *Plan) Changed() bool { return p.changed }
 
