@@ -300,7 +300,9 @@ var durationType = reflect.TypeFor[Duration]()
 // check walks tree against t, the Go type it will decode into, and names by path each
 // unknown field, missing required field, and value of the wrong kind.
 func check(tree any, t reflect.Type, path string, errs *[]*PathError) {
-	bad := func(format string, args ...any) { *errs = append(*errs, &PathError{path, fmt.Sprintf(format, args...)}) }
+	bad := func(format string, args ...any) {
+		*errs = append(*errs, &PathError{path, fmt.Sprintf(format, args...)})
+	}
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}

@@ -25,7 +25,7 @@ func verifyCommand(fs *flag.FlagSet) func(context.Context, *app) error {
 		cfg := a.clients.cfg
 		v := &ecs.Verifier{ECR: ecr.NewFromConfig(cfg), IAM: iam.NewFromConfig(cfg), Logs: cloudwatchlogs.NewFromConfig(cfg),
 			Secrets: credentials.NewResolver(secretsmanager.NewFromConfig(cfg), ssm.NewFromConfig(cfg), nil),
-			Region: cfg.Region}
+			Region:  cfg.Region}
 		var problems []string
 		for _, e := range a.built.targets {
 			p, err := e.target.Plan(ctx, a.built.release)
