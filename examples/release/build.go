@@ -46,7 +46,9 @@ type entry struct {
 	path   string // stages[i].targets[j]
 	spec   Target
 	target deploy.Target
-	ecs    *ecs.Target // the ECS target, for the ECS-only subcommands
+	ecs    *ecs.Target // the target of its kind, for the subcommands that are kind by kind
+	eks    *eks.Target
+	ec2    *ec2.Target
 	api    *awsecs.Client
 }
 
@@ -156,7 +158,8 @@ func (c *clients) target(ctx context.Context, e *entry, version string, poll tim
 		if err != nil {
 			return err
 		}
-		e.target = withParts(eks.New(client, kind, s.EKS.Namespace, s.EKS.Name, &eks.Options{Cluster: s.EKS.Cluster, PollInterval: poll}), Parts{Images: s.EKS.Images})
+		e.eks = eks.New(client, kind, s.EKS.Namespace, s.EKS.Name, &eks.Options{Cluster: s.EKS.Cluster, PollInterval: poll})
+		e.target = withParts(e.eks, Parts{Images: s.EKS.Images})
 	case s.EC2 != nil:
 		opts, err := c.ec2Options(s.EC2, poll)
 		if err != nil {
@@ -166,7 +169,8 @@ func (c *clients) target(ctx context.Context, e *entry, version string, poll tim
 		if s.EC2.Image != "" {
 			parts.Images = map[string]string{"": s.EC2.Image}
 		}
-		e.target = withParts(ec2.New(c.ssm, c.ec2, ec2.Fleet{InstanceIDs: s.EC2.Instances, Tags: s.EC2.Tags}, opts), parts)
+		e.ec2 = ec2.New(c.ssm, c.ec2, ec2.Fleet{InstanceIDs: s.EC2.Instances, Tags: s.EC2.Tags}, opts)
+		e.target = withParts(e.ec2, parts)
 	}
 	return nil
 }

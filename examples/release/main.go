@@ -2,12 +2,13 @@
 // fleets, with gates between stages, a lock and a journal, from a CodeBuild build or
 // anywhere else.
 //
-//	release [plan|deploy|status|render|verify|revisions|prune|recover] [-f release.json] [flags]
+//	release [plan|deploy|status|wait|render|verify|revisions|prune|recover] [-f release.json] [flags]
 //
 //	plan       show each target's change, changing nothing
 //	deploy     finish what a killed run left (from the journal), then roll the release out;
 //	           any failure rolls every started target back, the latest stage first
 //	status     what each target runs now, and any rollout in progress on it
+//	wait       wait for the rollout each target is in (whoever started it) to end
 //	render     the task definition (ECS) or pod template (EKS) each target would get
 //	verify     preflight: every target can be planned, and what an ECS task definition
 //	           names (images, roles, log groups, secrets) exists
@@ -73,6 +74,7 @@ var commands = []command{
 	{"plan", planCommand},
 	{"deploy", deployCommand},
 	{"status", statusCommand},
+	{"wait", waitCommand},
 	{"render", renderCommand},
 	{"verify", verifyCommand},
 	{"revisions", revisionsCommand},

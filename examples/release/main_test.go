@@ -17,6 +17,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/deploy/gate/gatetest"
@@ -305,4 +306,37 @@ func TestLiveView(t *testing.T) {
 
 func deployEvent(at time.Time, stage, target, phase, msg string, desired, updated int) deploy.Event {
 	return deploy.Event{Time: at, ReleaseStage: stage, Target: target, Phase: deploy.Phase(phase), Message: msg, Counts: deploy.Counts{Desired: desired, Updated: updated}}
+}
+
+// wait follows rollouts others started on the targets: an ECS deployment, a Deployment's new
+// template; the fleet has nothing running. It ends when they do.
+func TestWaitForRolloutsUnderWay(t *testing.T) {
+	e := newEstate(t)
+	t.Setenv("CODEBUILD_RESOLVED_SOURCE_VERSION", "v2")
+	if _, err := e.ecs.RegisterTaskDefinition(`{"family":"shop","containerDefinitions":[{"name":"shop","image":"` + repo + `:v9","essential":true}]}`); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := awsecs.NewFromConfig(e.ecs.Config()).UpdateService(ctx, &awsecs.UpdateServiceInput{Cluster: aws.String("demo"), Service: aws.String("shop"), TaskDefinition: aws.String("shop:2")}); err != nil {
+		t.Fatal(err)
+	}
+	dep, _ := sjson.Set(string(e.kube.Deployment("default", "shop")), "spec.template.spec.containers.0.image", repo+":v9")
+	req := httptest.NewRequest("PUT", "/apis/apps/v1/namespaces/default/deployments/shop", strings.NewReader(dep))
+	rec := httptest.NewRecorder()
+	e.kube.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("PUT: %d %s", rec.Code, rec.Body)
+	}
+	code, out, errOut := release(t, "wait", "-f", writeFile(t, threeKinds))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"ecs:demo/shop: service deployment", "SUCCESSFUL", `k8s:default/Deployment/shop: deployment "shop" successfully rolled out`, "ec2:tag:app=shop: no command in progress on the fleet"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if got := e.state(t); got != "ecs shop:2; eks v9; ec2 v1,v1" {
+		t.Errorf("state %s", got)
+	}
 }

@@ -161,3 +161,6 @@ func (v *live) draw(force bool) {
 	v.drawn = n
 	_, _ = io.WriteString(v.w, b.String())
 }
+
+// now is time.Now, for events made here rather than by a target.
+var now = time.Now

@@ -361,3 +361,39 @@ func TestZoneGates(t *testing.T) {
 		})
 	}
 }
+
+// Wait waits for commands another deploy sent to the fleet, sending nothing, and names the
+// instances they failed on.
+func TestWaitForCommandsInProgress(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w := newFleetWorld(t, 3)
+				if fail {
+					w.bad[w.ids[1]] = "install"
+				}
+				tg := w.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: []string{"true"}})
+				if err := tg.Wait(context.Background(), nil); err != nil {
+					t.Fatalf("with nothing in progress: %v", err)
+				}
+				other := w.target(ec2.Fleet{Tags: map[string]string{"app": "web"}}, ec2.Options{Commands: []string{`install-release "$STEVEDORE_VERSION"`}})
+				go func() {
+					_, _ = deploy.Run(context.Background(), deploy.Release{Version: "v2"}, []deploy.Target{other}, &deploy.Options{DisableRollback: true})
+				}()
+				time.Sleep(1500 * time.Millisecond) // the other deploy's command is under way
+				sent := w.srv.Calls("SendCommand")
+				err := tg.Wait(context.Background(), nil)
+				if w.srv.Calls("SendCommand") != sent {
+					t.Errorf("Wait sent a command")
+				}
+				if fail != (err != nil) || fail && !strings.Contains(err.Error(), w.ids[1]+" Failed: exit 1, stderr: install: disk full") {
+					t.Errorf("err = %v", err)
+				}
+				if ran := w.srv.Ran(); !fail && (len(ran) != 1 || len(ran[0].Instances) != 3) {
+					t.Errorf("Wait returned before the command reached every instance: %+v", ran)
+				}
+				time.Sleep(time.Minute)
+			})
+		})
+	}
+}

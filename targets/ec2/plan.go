@@ -109,15 +109,31 @@ func (p *Plan) InFlight() string { return p.busy }
 
 var _ deploy.InFlighter = (*Plan)(nil)
 
-// inFlight finds a command in progress on any of ids: one ListCommands page of the commands
-// InProgress (50), their InstanceIds, and for a command sent by tags one page of its
-// invocations.
+// inFlight describes a command in progress on any of ids (the first of commandsOn), or "".
 func (t *Target) inFlight(ctx context.Context, ids []string) (string, error) {
+	cmds, err := t.commandsOn(ctx, ids)
+	if err != nil || len(cmds) == 0 {
+		return "", err
+	}
+	return cmds[0].what, nil
+}
+
+// running is a command in progress on the fleet, as commandsOn finds it.
+type running struct {
+	sent
+	what string // for messages: its ID, document, comment, how many instances, since when
+}
+
+// commandsOn finds the commands in progress on any of ids: one ListCommands page of the
+// commands InProgress (50), their InstanceIds, and for a command sent by tags one page of
+// its invocations.
+func (t *Target) commandsOn(ctx context.Context, ids []string) ([]running, error) {
 	out, err := t.ssm.ListCommands(ctx, &ssm.ListCommandsInput{MaxResults: aws.Int32(50),
 		Filters: []ssmtypes.CommandFilter{{Key: ssmtypes.CommandFilterKeyStatus, Value: aws.String("InProgress")}}})
 	if err != nil {
-		return "", awserr.WrapHints(t.Name(), "list commands in progress", err, awserr.Hints{deploy.ErrAccessDenied: "the credentials need ssm:ListCommands"})
+		return nil, awserr.WrapHints(t.Name(), "list commands in progress", err, awserr.Hints{deploy.ErrAccessDenied: "the credentials need ssm:ListCommands"})
 	}
+	var found []running
 	for _, c := range out.Commands {
 		if c.Status != ssmtypes.CommandStatusInProgress && c.Status != ssmtypes.CommandStatusPending {
 			continue // an SSM that ignores the filter (moto does) lists the rest too
@@ -126,31 +142,66 @@ func (t *Target) inFlight(ctx context.Context, ids []string) (string, error) {
 		if len(on) == 0 && len(c.Targets) > 0 {
 			invs, err := t.ssm.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{CommandId: c.CommandId, MaxResults: aws.Int32(50)})
 			if err != nil {
-				return "", awserr.Wrap(t.Name(), "list invocations of command "+aws.ToString(c.CommandId), err, "")
+				return nil, awserr.Wrap(t.Name(), "list invocations of command "+aws.ToString(c.CommandId), err, "")
 			}
 			for _, inv := range invs.CommandInvocations {
 				on = append(on, aws.ToString(inv.InstanceId))
 			}
 		}
-		n := 0
+		var mine []string
 		for _, id := range on {
 			if slices.Contains(ids, id) {
-				n++
+				mine = append(mine, id)
 			}
 		}
-		if n > 0 {
-			what := fmt.Sprintf("command %s (%s", aws.ToString(c.CommandId), aws.ToString(c.DocumentName))
-			if s := aws.ToString(c.Comment); s != "" {
-				what += ": " + s
-			}
-			what += fmt.Sprintf(") running on %d of the fleet's instances", n)
-			if c.RequestedDateTime != nil {
-				what += " since " + c.RequestedDateTime.UTC().Format(time.RFC3339)
-			}
-			return what, nil
+		if len(mine) == 0 {
+			continue
 		}
+		what := fmt.Sprintf("command %s (%s", aws.ToString(c.CommandId), aws.ToString(c.DocumentName))
+		if s := aws.ToString(c.Comment); s != "" {
+			what += ": " + s
+		}
+		what += fmt.Sprintf(") running on %d of the fleet's instances", len(mine))
+		if c.RequestedDateTime != nil {
+			what += " since " + c.RequestedDateTime.UTC().Format(time.RFC3339)
+		}
+		found = append(found, running{sent{ID: aws.ToString(c.CommandId), Kind: "running", Instances: on}, what})
 	}
-	return "", nil
+	return found, nil
+}
+
+// Wait waits for the SSM commands in progress on the fleet (another deploy's, or one a
+// killed run left) to end, reporting their progress, and fails naming the instances they
+// failed on. It sends nothing.
+func (t *Target) Wait(ctx context.Context, emit deploy.EventFunc) error {
+	found, err := t.describe(ctx)
+	if err != nil {
+		return err
+	}
+	ids := slices.Sorted(maps.Keys(found))
+	cmds, err := t.commandsOn(ctx, ids)
+	if err != nil {
+		return err
+	}
+	if len(cmds) == 0 {
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseDone, Message: "no command in progress on the fleet"})
+		return nil
+	}
+	p := &Plan{t: t, touched: map[string]bool{}, inflight: map[string]sent{}}
+	var failures []Result
+	for _, c := range cmds {
+		emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseWait, Message: "waiting for " + c.what})
+		s, err := p.await(ctx, c.sent, emit)
+		if err != nil {
+			return err
+		}
+		failures = append(failures, s.Failures()...)
+	}
+	if len(failures) > 0 {
+		return deploy.Errorf(deploy.ErrFailed, t.Name(), "wait", "%d invocations failed: %s", len(failures), describeFailures(failures, 5))
+	}
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseDone, Message: fmt.Sprintf("%d commands in progress on the fleet ended", len(cmds))})
+	return nil
 }
 
 // Wave is a batch of instances a wave-by-wave rollout replaces together; Zone is theirs

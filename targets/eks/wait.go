@@ -282,3 +282,12 @@ func (t *Target) stuckPods(ctx context.Context, obj gjson.Result) (string, error
 	}
 	return "", nil
 }
+
+// Wait waits for the rollout the workload is in, whoever started it, by kubectl rollout
+// status's rules, failing as soon as a new pod is stuck (unless NoFailFast).
+func (t *Target) Wait(ctx context.Context, emit deploy.EventFunc) error {
+	if err := t.validate(); err != nil {
+		return err
+	}
+	return t.wait(ctx, emit, deploy.PhaseWait, pin{})
+}

@@ -266,3 +266,23 @@ func TestWatch(t *testing.T) {
 		}
 	})
 }
+
+// The EKS target's Wait follows a rollout another writer started: to its end, or to a stuck
+// pod.
+func TestTargetWaitFollowsAnotherWriter(t *testing.T) {
+	for _, image := range []string{"v2", "broken"} {
+		t.Run(image, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sim := newWorld(t)
+				setImage(t, sim, repo+"web:"+image)
+				err := eks.New(sim.Client(), eks.Deployment, "shop", "web", &eks.Options{PollInterval: 200 * time.Millisecond}).Wait(t.Context(), nil)
+				switch {
+				case image == "v2" && (err != nil || progress(gjson.ParseBytes(sim.Deployment("shop", "web"))) != "3/3/3"):
+					t.Errorf("err %v, %s", err, progress(gjson.ParseBytes(sim.Deployment("shop", "web"))))
+				case image == "broken" && (err == nil || !strings.Contains(err.Error(), "ImagePullBackOff")):
+					t.Errorf("err %v", err)
+				}
+			})
+		})
+	}
+}
