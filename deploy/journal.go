@@ -17,6 +17,14 @@ type Journal interface {
 	Unfinished(ctx context.Context) ([]*Record, error)
 }
 
+// History is a Journal that keeps finished releases too, as every store of deploy/store
+// does: Undo rolls the latest back.
+type History interface {
+	Journal
+	// Finished returns up to n records of finished releases, the latest first.
+	Finished(ctx context.Context, n int) ([]*Record, error)
+}
+
 // RecordVersion is the version of the records this stevedore writes and reads.
 const RecordVersion = 1
 
@@ -30,10 +38,12 @@ type Record struct {
 	Updated time.Time `json:"updated"`
 	// Step is what the release is doing, or about to do: "plan", "apply ecs:prod/web",
 	// "gate alarms web-5xx", "rollback ecs:prod/web", "done".
-	Step    string        `json:"step"`
-	Done    bool          `json:"done"`
-	Outcome Outcome       `json:"outcome,omitempty"`
-	Stages  []RecordStage `json:"stages"`
+	Step    string  `json:"step"`
+	Done    bool    `json:"done"`
+	Outcome Outcome `json:"outcome,omitempty"`
+	// UndoneBy names the release (of Undo) that rolled this one back after it finished.
+	UndoneBy string        `json:"undoneBy,omitempty"`
+	Stages   []RecordStage `json:"stages"`
 }
 
 // RecordStage is one stage of a release as the journal keeps it.

@@ -81,7 +81,7 @@ func Recover(ctx context.Context, j Journal, targets []Target, opts *RecoverOpti
 				"release %s was written %s ago: its runner may be alive (set RecoverOptions.Lock to find out)", rec.ID, time.Since(rec.Updated).Round(time.Second))})
 			continue
 		}
-		res, err := recoverOne(ctx, j, rec, byName, o)
+		res, err := recoverOne(ctx, j, rec, byName, o, nil)
 		out = append(out, Recovered{Record: rec, Result: res, Err: err})
 	}
 	return out, nil
@@ -99,8 +99,9 @@ func ours(rec *Record, byName map[string]Target) bool {
 	return true
 }
 
-// recoverOne recovers one release: a run made of the record, its plans restored.
-func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]Target, o RecoverOptions) (*Result, error) {
+// recoverOne recovers one release: a run made of the record, its plans restored. With
+// undoing, rec is a new record made from that finished release's, which it rolls back.
+func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]Target, o RecoverOptions, undoing *Record) (*Result, error) {
 	d := &run{o: Options{Logger: LoggerOrDiscard(o.Logger), Concurrency: o.Concurrency, RollbackTimeout: o.RollbackTimeout,
 		ReleaseID: "recover-" + newReleaseID(), Lock: o.Lock, Journal: j}, res: &Result{}}
 	if d.o.Concurrency <= 0 {
@@ -114,6 +115,9 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 	defer closeEmit()
 	defer d.close()
 	d.desc = "recovery of release " + rec.ID
+	if undoing != nil {
+		d.desc = "undo of release " + undoing.ID
+	}
 	d.jr = &journaler{j: j, rec: *rec}
 	defer d.countCalls()
 	var order, applying []int
@@ -154,7 +158,7 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 		}
 		defer d.unlockAll(ctx)
 		// The lease may have been waited for while the release's runner finished it.
-		if still, err := unfinished(ctx, j, rec.ID); err != nil || !still {
+		if still, err := unfinished(ctx, j, rec.ID); undoing == nil && (err != nil || !still) {
 			if err == nil {
 				err = Errorf(ErrCanceled, "", "recover", "release %s finished while Recover waited for its targets", rec.ID)
 			}
@@ -173,7 +177,11 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 			return d.res, d.notFinished(rec)
 		}
 	}
-	d.setCause(fmt.Errorf("recovering release %s (%s, begun by %s): %s", rec.ID, cmp.Or(rec.Release, "no description"), cmp.Or(rec.Who, "an unknown runner"), o.Policy))
+	if undoing != nil {
+		d.setCause(fmt.Errorf("undoing release %s (%s, by %s)", undoing.ID, cmp.Or(undoing.Release, "no description"), cmp.Or(undoing.Who, "an unknown runner")))
+	} else {
+		d.setCause(fmt.Errorf("recovering release %s (%s, begun by %s): %s", rec.ID, cmp.Or(rec.Release, "no description"), cmp.Or(rec.Who, "an unknown runner"), o.Policy))
+	}
 	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.RollbackTimeout)
 	defer cancel()
 	d.rollback(rbCtx, order)

@@ -623,6 +623,9 @@ func (d *run) rollbackStage(ctx context.Context, reverse []int) {
 			return
 		}
 		ctx := withCalls(ctx, &d.calls[i])
+		if tr.began.IsZero() { // a recovery's: its Apply ran in another process
+			tr.began = time.Now()
+		}
 		defer func() { tr.ended = time.Now() }()
 		cause := tr.Err
 		switch {

@@ -212,7 +212,35 @@ func (d *DynamoDB) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
 	return out, nil
 }
 
+// Finished implements deploy.History: a Scan of the table for finished releases.
+func (d *DynamoDB) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
+	var out []*deploy.Record
+	p := dynamodb.NewScanPaginator(d.client, &dynamodb.ScanInput{TableName: aws.String(d.table), ConsistentRead: aws.Bool(true),
+		FilterExpression:          aws.String("begins_with(#pk, :release) AND done = :yes"),
+		ExpressionAttributeNames:  map[string]string{"#pk": d.keyAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":release": str("release#"), ":yes": &types.AttributeValueMemberBOOL{Value: true}}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, d.wrap("read the journal", err)
+		}
+		for _, item := range page.Items {
+			v, ok := item["record"].(*types.AttributeValueMemberS)
+			if !ok {
+				continue
+			}
+			r, err := decodeRecord([]byte(v.Value))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+	}
+	return latest(out, n), nil
+}
+
 var (
+	_ deploy.History = (*DynamoDB)(nil)
 	_ deploy.Locker  = (*DynamoDB)(nil)
 	_ deploy.Journal = (*DynamoDB)(nil)
 )

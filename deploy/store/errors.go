@@ -35,6 +35,20 @@ func sortRecords(rs []*deploy.Record) {
 	})
 }
 
+// latest sorts finished records the latest first and keeps n.
+func latest(rs []*deploy.Record, n int) []*deploy.Record {
+	slices.SortFunc(rs, func(a, b *deploy.Record) int {
+		if c := b.Updated.Compare(a.Updated); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	if len(rs) > n {
+		rs = rs[:n]
+	}
+	return rs
+}
+
 // appendUnfinished appends the record in b to out if it is unfinished.
 func appendUnfinished(out []*deploy.Record, b []byte) ([]*deploy.Record, error) {
 	r, err := decodeRecord(b)

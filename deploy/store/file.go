@@ -90,4 +90,32 @@ func (f *File) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
 	return out, nil
 }
 
-var _ deploy.Journal = (*File)(nil)
+// Finished implements deploy.History: the records in the directory's finished/.
+func (f *File) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
+	dir := filepath.Join(f.dir, "finished")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, deploy.Wrap(deploy.ErrUnavailable, "", "read the journal", err, "")
+	}
+	var out []*deploy.Record
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, deploy.Wrap(deploy.ErrUnavailable, "", "read the journal", err, "")
+		}
+		r, err := decodeRecord(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return latest(out, n), nil
+}
+
+var _ deploy.History = (*File)(nil)

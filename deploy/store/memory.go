@@ -120,6 +120,23 @@ func (m *Memory) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
 	return out, nil
 }
 
+// Finished implements deploy.History.
+func (m *Memory) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*deploy.Record
+	for _, id := range m.order {
+		r, err := decodeRecord(m.records[id])
+		if err != nil {
+			return nil, err
+		}
+		if r.Done {
+			out = append(out, r)
+		}
+	}
+	return latest(out, n), nil
+}
+
 // Record returns the release's record as last written, or nil.
 func (m *Memory) Record(id string) *deploy.Record {
 	m.mu.Lock()

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"io"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/stevedore-dev/stevedore/deploy"
@@ -266,7 +268,48 @@ func (s *S3) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
 	return out, nil
 }
 
+// Finished implements deploy.History: a ListObjectsV2 page per 1,000 finished releases,
+// and a GetObject for each of the n most recently written.
+func (s *S3) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
+	var objs []s3types.Object
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + "finished/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, s.wrap("list the journal", err)
+		}
+		objs = append(objs, page.Contents...)
+	}
+	slices.SortFunc(objs, func(a, b s3types.Object) int { return aws.ToTime(b.LastModified).Compare(aws.ToTime(a.LastModified)) })
+	if len(objs) > n { // the n latest, and any written in the same second as the last of them
+		cut, keep := aws.ToTime(objs[n-1].LastModified), n
+		for keep < len(objs) && !aws.ToTime(objs[keep].LastModified).Before(cut) {
+			keep++
+		}
+		objs = objs[:keep]
+	}
+	var out []*deploy.Record
+	for _, o := range objs {
+		got, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: o.Key})
+		if err != nil {
+			return nil, s.wrap("read the journal", err)
+		}
+		b, err := io.ReadAll(got.Body)
+		got.Body.Close()
+		if err != nil {
+			return nil, s.wrap("read the journal", err)
+		}
+		r, err := decodeRecord(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return latest(out, n), nil
+}
+
 var (
+	_ deploy.History = (*S3)(nil)
 	_ deploy.Locker  = (*S3)(nil)
 	_ deploy.Journal = (*S3)(nil)
 )

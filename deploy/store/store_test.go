@@ -115,7 +115,7 @@ func TestLockers(t *testing.T) {
 }
 
 // Every store's journal: records written, replaced, listed unfinished oldest first, and gone
-// from that list once done.
+// from that list once done; finished ones listed the latest first.
 func TestJournals(t *testing.T) {
 	for name, s := range stores(t) {
 		j := s.(deploy.Journal)
@@ -153,6 +153,20 @@ func TestJournals(t *testing.T) {
 			}
 			if got, err := j.Unfinished(ctx); err != nil || len(got) != 2 || got[0].ID != "r3" || got[1].ID != "r1" {
 				t.Errorf("after r2 finished: %v %v", ids(got), err)
+			}
+			recs[2].Done, recs[2].Outcome, recs[2].Updated = true, deploy.OutcomeRolledBack, start.Add(time.Hour)
+			recs[0].Updated = start.Add(time.Minute)
+			for _, r := range []*deploy.Record{recs[0], recs[2]} {
+				if err := j.Write(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := j.(deploy.History)
+			if got, err := h.Finished(ctx, 10); err != nil || strings.Join(ids(got), ",") != "r3,r2" || got[0].Outcome != deploy.OutcomeRolledBack {
+				t.Errorf("finished: %v %v, want r3, r2 (the latest first)", ids(got), err)
+			}
+			if got, err := h.Finished(ctx, 1); err != nil || strings.Join(ids(got), ",") != "r3" {
+				t.Errorf("the latest finished: %v %v", ids(got), err)
 			}
 		})
 	}

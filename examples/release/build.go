@@ -32,12 +32,10 @@ type built struct {
 	file    *File
 	release deploy.Release // the version; each target adds its own parts
 	stages  []deploy.Stage
-	targets []*entry // every target, in file order
-	store   interface {
-		deploy.Journal
-	}
-	locker deploy.Locker // nil without a store that leases
-	opts   deploy.Options
+	targets []*entry       // every target, in file order
+	store   deploy.Journal // nil without a store
+	locker  deploy.Locker  // nil without a store that leases
+	opts    deploy.Options
 }
 
 // entry is one target of the file with what was built for it.

@@ -2,13 +2,15 @@
 // fleets, with gates between stages, a lock and a journal, from a CodeBuild build or
 // anywhere else.
 //
-//	release [plan|deploy|status|wait|render|verify|revisions|prune|recover] [-f release.json] [flags]
+//	release [plan|deploy|status|wait|rollback|render|verify|revisions|prune|recover] [-f release.json] [flags]
 //
 //	plan       show each target's change, changing nothing
 //	deploy     finish what a killed run left (from the journal), then roll the release out;
 //	           any failure rolls every started target back, the latest stage first
 //	status     what each target runs now, and any rollout in progress on it
 //	wait       wait for the rollout each target is in (whoever started it) to end
+//	rollback   put every target back to what ran before the latest release that deployed,
+//	           from the journal; again, and it goes one release further back
 //	render     the task definition (ECS) or pod template (EKS) each target would get
 //	verify     preflight: every target can be planned, and what an ECS task definition
 //	           names (images, roles, log groups, secrets) exists
@@ -75,6 +77,7 @@ var commands = []command{
 	{"deploy", deployCommand},
 	{"status", statusCommand},
 	{"wait", waitCommand},
+	{"rollback", rollbackCommand},
 	{"render", renderCommand},
 	{"verify", verifyCommand},
 	{"revisions", revisionsCommand},

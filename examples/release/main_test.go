@@ -340,3 +340,35 @@ func TestWaitForRolloutsUnderWay(t *testing.T) {
 		t.Errorf("state %s", got)
 	}
 }
+
+// With a journal, rollback puts all three kinds back to what ran before the latest release;
+// asked again it refuses, saying that release was undone already; without a store it says
+// it needs one.
+func TestRollbackFromTheJournal(t *testing.T) {
+	e := newEstate(t)
+	t.Setenv("JOURNAL_DIR", t.TempDir())
+	file := writeFile(t, strings.Replace(threeKinds, `"version": "${IMAGE_TAG}",`, `"version": "${IMAGE_TAG}", "store": "file://${JOURNAL_DIR}",`, 1))
+	var before string
+	for _, v := range []string{"v2", "v3"} {
+		before = e.state(t)
+		t.Setenv("CODEBUILD_RESOLVED_SOURCE_VERSION", v)
+		if code, out, errOut := release(t, "deploy", "-f", file); code != 0 {
+			t.Fatalf("deploy %s: exit %d\n%s\n%s", v, code, out, errOut)
+		}
+	}
+	code, out, errOut := release(t, "rollback", "-f", file)
+	if code != 0 || !strings.Contains(out, "rolled back") {
+		t.Fatalf("rollback: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := e.state(t); got != before {
+		t.Errorf("after rollback: %s, want %s", got, before)
+	}
+	code, _, errOut = release(t, "rollback", "-f", file)
+	if code != 1 || !strings.Contains(errOut, "was undone already by undo-") {
+		t.Errorf("again: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = release(t, "rollback", "-f", writeFile(t, threeKinds))
+	if code != 1 || !strings.Contains(errOut, "rollback needs the journal") {
+		t.Errorf("without a store: exit %d, %s", code, errOut)
+	}
+}
