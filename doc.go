@@ -53,8 +53,10 @@
 //     Deployments (a rolling controller, ReplicaSet revisions, watch, scripted pull failures),
 //     handing out the EKS target's client instead of an aws.Config.
 //
-// Runnable programs live under examples/: quickstart (no AWS account needed; ECS rollouts,
-// then a staged release across ECS, EKS and EC2 and one rolled back from all three), ecs-rollout
+// Runnable programs live under examples/: release (one command for a release file of ECS,
+// EKS and EC2 targets in stages; examples/codebuild has its buildspec, release files and IAM
+// policies), quickstart (no AWS account needed; ECS rollouts, then a staged release across
+// ECS, EKS and EC2 and one rolled back from all three), ecs-rollout
 // (the classic CodeBuild "describe, jq, register, update-service" script as a Go program),
 // ec2-rollout, eks-rollout (also a kubeconfig exec plugin), and secrets (get, put, exec with
 // masked output, CodeBuild source credentials). The internal/ packages are what the

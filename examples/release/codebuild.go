@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/tidwall/gjson"
+
+	"github.com/stevedore-dev/stevedore/deploy"
+	"github.com/stevedore-dev/stevedore/targets/ecs"
 )
 
 // build is what CodeBuild says about the build the release runs in (all empty outside it).
@@ -113,32 +118,38 @@ func callerAccount(cfg aws.Config) func(context.Context) (string, error) {
 }
 
 // writeArtifacts writes CodePipeline's imagedefinitions.json (the ECS standard deploy
-// action: every ECS target's containers and images) and imageDetail.json (the ECS blue/green
-// action: the first image) into dir.
-func writeArtifacts(dir string, b *built) error {
+// action: the containers of every ECS target the release gave an image, as its task
+// definition names them) and imageDetail.json (the ECS blue/green action: the first image)
+// into dir.
+func writeArtifacts(dir string, b *built, res *deploy.Result) error {
 	type def struct {
 		Name     string `json:"name"`
 		ImageURI string `json:"imageUri"`
 	}
 	var defs []def
 	seen := map[string]bool{}
-	for _, e := range b.targets {
-		if e.spec.ECS == nil {
+	for _, tr := range res.Targets {
+		p, ok := tr.Plan.(*ecs.Plan)
+		if !ok {
 			continue
 		}
-		names := make([]string, 0, len(e.spec.ECS.Images))
-		for n := range e.spec.ECS.Images {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			if n == "" || seen[n] {
-				continue
+		var images []string
+		for _, e := range b.targets {
+			if e.ecs != nil && e.target.Name() == tr.Target {
+				for _, img := range e.spec.ECS.Images {
+					images = append(images, img)
+				}
 			}
-			seen[n] = true
-			defs = append(defs, def{n, e.spec.ECS.Images[n]})
+		}
+		for _, c := range gjson.GetBytes(p.Rendered(), "containerDefinitions").Array() {
+			name, img := c.Get("name").String(), c.Get("image").String()
+			if slices.Contains(images, img) && !seen[name] {
+				seen[name] = true
+				defs = append(defs, def{name, img})
+			}
 		}
 	}
+	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
 	if len(defs) == 0 {
 		return fmt.Errorf("-artifacts: no ECS target names a container's image, so there is no imagedefinitions.json to write")
 	}

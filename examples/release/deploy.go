@@ -49,7 +49,7 @@ func deployCommand(fs *flag.FlagSet) func(context.Context, *app) error {
 			}
 		}
 		if err == nil && *artifacts != "" {
-			err = writeArtifacts(*artifacts, a.built)
+			err = writeArtifacts(*artifacts, a.built, res)
 		}
 		return err
 	}

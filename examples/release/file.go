@@ -217,8 +217,8 @@ func (e *InvalidFile) Error() string {
 }
 
 // Load reads the release file at path: JSON, whose string values may name environment
-// variables as ${VAR} (lookup finds them; $$ is a dollar sign), checked against the file's
-// shape, every mistake named by its path.
+// variables as ${VAR} or ${VAR:-default} (lookup finds them; $$ is a dollar sign), checked
+// against the file's shape, every mistake named by its path.
 func Load(path string, lookup func(string) (string, bool)) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -255,9 +255,10 @@ func Parse(name string, data []byte, lookup func(string) (string, bool)) (*File,
 	return &f, nil
 }
 
-var varRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}]*\}?`)
+var varRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}|\$\{[^}]*\}?`)
 
-// expand replaces ${VAR} in every string value of tree (keys are left alone).
+// expand replaces ${VAR} (or ${VAR:-default} for one that may be unset or empty) in every
+// string value of tree (keys are left alone).
 func expand(tree any, path string, lookup func(string) (string, bool), errs *[]*PathError) any {
 	switch v := tree.(type) {
 	case map[string]any:
@@ -279,8 +280,11 @@ func expand(tree any, path string, lookup func(string) (string, bool), errs *[]*
 				return m
 			}
 			val, ok := lookup(sub[1])
-			if !ok {
-				*errs = append(*errs, &PathError{path, fmt.Sprintf("${%s} is not set", sub[1])})
+			switch {
+			case (!ok || val == "") && sub[2] != "":
+				return sub[3]
+			case !ok:
+				*errs = append(*errs, &PathError{path, fmt.Sprintf("${%s} is not set (write ${%s:-default} for a default)", sub[1], sub[1])})
 			}
 			return val
 		})

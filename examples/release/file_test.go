@@ -77,6 +77,17 @@ func TestExpand(t *testing.T) {
 	if got := f.Stages[0].Targets[0].ECS.Images["web"]; got != "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:abc$x" {
 		t.Errorf("image %q", got)
 	}
+	for _, c := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{nil, "deployed"}, {map[string]string{"WAIT": ""}, "deployed"}, {map[string]string{"WAIT": "started"}, "started"},
+	} {
+		f, err := Parse("r.json", []byte(strings.Replace(minimal, `"service": "web"`, `"service": "web", "waitUntil": "${WAIT:-deployed}"`, 1)), env(c.vars))
+		if err != nil || f.Stages[0].Targets[0].ECS.WaitUntil != c.want {
+			t.Errorf("${WAIT:-deployed} with %v: %v, %v; want %s", c.vars, f, err, c.want)
+		}
+	}
 	f, err = Parse("r.json", []byte(strings.Replace(minimal, `"version": "v1"`, `"version": "v1", "timeout": "45m", "lock": {"policy": "fail", "wait": "2m"}`, 1)), env(nil))
 	if err != nil || time.Duration(f.Timeout) != 45*time.Minute || time.Duration(f.Lock.Wait) != 2*time.Minute {
 		t.Errorf("durations: %+v %v", f, err)
