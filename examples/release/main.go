@@ -9,8 +9,10 @@
 //	           any failure rolls every started target back, the latest stage first
 //	status     what each target runs now, and any rollout in progress on it
 //	wait       wait for the rollout each target is in (whoever started it) to end
-//	rollback   put every target back to what ran before the latest release that deployed,
-//	           from the journal; again, and it goes one release further back
+//	rollback   put every target back to what ran before: with a store, to before the latest
+//	           release that deployed, from the journal; without, each by its own history
+//	           (an ECS service's previous task definition revision, a Deployment's previous
+//	           revision)
 //	render     the task definition (ECS) or pod template (EKS) each target would get
 //	verify     preflight: every target can be planned, and what an ECS task definition
 //	           names (images, roles, log groups, secrets) exists
@@ -97,6 +99,7 @@ type app struct {
 	plain   bool
 	getenv  func(string) string
 	only    []string // -target filters
+	poll    time.Duration
 	res     *deploy.Result
 }
 
@@ -132,7 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := cli.Parse(fs, args); err != nil {
 		return exitFor(nil, err, stderr)
 	}
-	a := &app{stdout: stdout, stderr: stderr, getenv: getenv, only: only, build: readBuild(getenv)}
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv, only: only, build: readBuild(getenv), poll: *poll}
 	a.plain = plainOutput(stderr, *plain, getenv)
 	err := a.load(ctx, *path, *tagFormat, *poll)
 	if err == nil {

@@ -368,7 +368,34 @@ func TestRollbackFromTheJournal(t *testing.T) {
 		t.Errorf("again: exit %d, %s", code, errOut)
 	}
 	code, _, errOut = release(t, "rollback", "-f", writeFile(t, threeKinds))
-	if code != 1 || !strings.Contains(errOut, "rollback needs the journal") {
-		t.Errorf("without a store: exit %d, %s", code, errOut)
+	if code != 1 || !strings.Contains(errOut, "ec2:tag:app=shop: an EC2 fleet keeps no history of its own: roll it back from the journal") {
+		t.Errorf("without a store, with a fleet: exit %d, %s", code, errOut)
+	}
+}
+
+// Without a store, rollback goes by each target's history: the ECS service to the previous
+// revision of its family, the Deployment to its previous revision.
+func TestRollbackFromTheTargetsHistory(t *testing.T) {
+	e := newEstate(t)
+	twoKinds := threeKinds[:strings.Index(threeKinds, `,
+    {"name": "ec2"`)] + "\n  ]\n}"
+	file := writeFile(t, twoKinds)
+	t.Setenv("CODEBUILD_RESOLVED_SOURCE_VERSION", "v2")
+	if code, out, errOut := release(t, "deploy", "-f", file); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut := release(t, "rollback", "-f", file)
+	if code != 0 || !strings.Contains(errOut, "going back from revision 2 to 1") || !strings.Contains(errOut, "rolled back each target to its previous revision") {
+		t.Fatalf("rollback: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := e.state(t); got != "ecs shop:3; eks v1; ec2 v1,v1" {
+		t.Errorf("after rollback: %s (want the service on shop:1's copy, the Deployment on v1)", got)
+	}
+	if code, out, _ := release(t, "render", "-f", file, "-target", "ecs:demo/shop"); code != 0 || !strings.Contains(out, repo+":v2") {
+		t.Errorf("render: %s", out)
+	}
+	out2, _ := awsecs.NewFromConfig(e.ecs.Config()).DescribeTaskDefinition(context.Background(), &awsecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("shop:3")})
+	if img := aws.ToString(out2.TaskDefinition.ContainerDefinitions[0].Image); img != repo+":v1" {
+		t.Errorf("shop:3 runs %s, want shop:1's %s", img, repo+":v1")
 	}
 }

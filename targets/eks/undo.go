@@ -3,7 +3,10 @@ package eks
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -203,4 +206,46 @@ func (p *Plan) undoOnce(ctx context.Context, raw []byte) ([]byte, bool, error) {
 		return nil, false, t.apiErr("undo to revision "+p.revision, err)
 	}
 	return out, true, nil
+}
+
+// Undo rolls a Deployment back to its previous revision, as kubectl rollout undo does: the
+// ReplicaSet of the highest revision below the current one gets the workload's template
+// back (its pods are the old ones), and Undo waits for the rollout. StatefulSets and
+// DaemonSets keep no such history here: roll them back from a journal (deploy.Undo).
+func (t *Target) Undo(ctx context.Context, emit deploy.EventFunc) error {
+	if err := t.validate(); err != nil {
+		return err
+	}
+	if t.kind != Deployment {
+		return deploy.Errorf(deploy.ErrInvalid, t.Name(), "undo", "only a Deployment keeps its previous revisions (ReplicaSets); roll a %s back from the journal", strings.ToLower(string(t.kind)))
+	}
+	raw, err := t.c.get(ctx, t.path)
+	if err != nil {
+		return t.apiErr("read the deployment", err)
+	}
+	dep := gjson.ParseBytes(raw)
+	current := dep.Get(`metadata.annotations.deployment\.kubernetes\.io/revision`).Int()
+	list, err := t.list(ctx, "apps/v1", "replicasets", selector(dep))
+	if err != nil {
+		return t.apiErr("list replicasets", err)
+	}
+	var previous int64
+	for _, r := range owned(list, dep.Get("metadata.uid").String()) {
+		if rev := r.Get(`metadata.annotations.deployment\.kubernetes\.io/revision`).Int(); rev < current && rev > previous {
+			previous = rev
+		}
+	}
+	if previous == 0 {
+		return deploy.Errorf(deploy.ErrNotFound, t.Name(), "undo", "revision %d is the oldest the deployment keeps: there is nothing to go back to", current)
+	}
+	emit.Emit(deploy.Event{Target: t.Name(), Phase: deploy.PhaseRollback, Message: fmt.Sprintf("going back from revision %d to %d", current, previous)})
+	p := &Plan{t: t, revision: strconv.FormatInt(previous, 10)}
+	out, done, err := p.undoDeployment(ctx, raw)
+	if err != nil {
+		return err
+	}
+	if !done {
+		return deploy.Errorf(deploy.ErrNotFound, t.Name(), "undo", "the ReplicaSet of revision %d is gone", previous)
+	}
+	return t.wait(ctx, emit, deploy.PhaseRollback, pinOf(out))
 }

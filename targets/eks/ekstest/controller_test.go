@@ -3,6 +3,7 @@ package ekstest_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
+	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/targets/eks"
 	"github.com/stevedore-dev/stevedore/targets/eks/ekstest"
 )
@@ -285,4 +287,29 @@ func TestTargetWaitFollowsAnotherWriter(t *testing.T) {
 			})
 		})
 	}
+}
+
+// The EKS target's Undo goes back to the previous revision, as kubectl rollout undo does,
+// reusing its ReplicaSet; with no earlier revision it says so.
+func TestTargetUndo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := newWorld(t)
+		tg := eks.New(sim.Client(), eks.Deployment, "shop", "web", &eks.Options{PollInterval: 200 * time.Millisecond})
+		if err := tg.Undo(t.Context(), nil); !errors.Is(err, deploy.ErrNotFound) {
+			t.Errorf("undo of a first revision: %v", err)
+		}
+		if _, err := deploy.Run(t.Context(), deploy.Release{Version: "v2", Images: map[string]string{"app": repo + "web:v2"}}, []deploy.Target{tg}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.Undo(t.Context(), nil); err != nil {
+			t.Fatal(err)
+		}
+		d := gjson.ParseBytes(sim.Deployment("shop", "web"))
+		if img := d.Get("spec.template.spec.containers.0.image").String(); img != repo+"web:v1" || progress(d) != "3/3/3" {
+			t.Errorf("after undo: %s, %s", img, progress(d))
+		}
+		if s := sets(t, sim); strings.Join(s, ",") != "2 "+repo+"web:v2 0,3 "+repo+"web:v1 3" {
+			t.Errorf("replica sets: %v", s)
+		}
+	})
 }
