@@ -11,13 +11,17 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/tidwall/gjson"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stevedore-dev/stevedore/deploy"
 	"github.com/stevedore-dev/stevedore/deploy/store"
 	"github.com/stevedore-dev/stevedore/internal/clitest"
 	"github.com/stevedore-dev/stevedore/internal/mototest"
@@ -193,5 +197,52 @@ func TestBuildspecDeploysAgainstMoto(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "CodeBuild build "+name+":0b1c (#7) of https://github.com/example/shop at main") {
 		t.Errorf("output:\n%s", out)
+	}
+}
+
+// A target leased by another release, with lock policy fail: nothing changes, the error
+// names the holder, and the exit status is 4. (The lease lives in DynamoDB, on moto.)
+func TestLockHeldExits4(t *testing.T) {
+	e := newEstate(t)
+	endpoint := mototest.Endpoint(t)
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+	table := "locks-" + strings.ToLower(rand.Text()[:8])
+	ddb := dynamodb.NewFromConfig(mototest.Config(t))
+	if _, err := ddb.CreateTable(t.Context(), &dynamodb.CreateTableInput{TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := store.NewDynamoDB(ddb, table, "").Lock(t.Context(), "ecs:demo/shop", deploy.Holder{ID: "r-other", Who: "ci@other-pipeline",
+		Release: "version v9", Since: now, Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CODEBUILD_RESOLVED_SOURCE_VERSION", "v2")
+	file := writeFile(t, strings.Replace(threeKinds, `"version": "${IMAGE_TAG}",`, `"version": "${IMAGE_TAG}", "store": "dynamodb://`+table+`", "lock": {"policy": "fail"},`, 1))
+	before := e.state(t)
+	code, out, errOut := release(t, "deploy", "-f", file)
+	if code != 4 || !strings.Contains(errOut, "ci@other-pipeline") || !strings.Contains(errOut, "version v9") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := e.state(t); got != before {
+		t.Errorf("a held release changed the estate: %s, was %s", got, before)
+	}
+}
+
+// What ${IMAGE_TAG} is, one format per row.
+func TestImageTag(t *testing.T) {
+	b := buildInfo{SourceVersion: "0123456789abcdef0123456789abcdef01234567", Number: "42"}
+	for _, c := range []struct{ format, want, err string }{
+		{"full-sha", "0123456789abcdef0123456789abcdef01234567", ""},
+		{"", "0123456789abcdef0123456789abcdef01234567", ""},
+		{"short-sha", "0123456", ""},
+		{"build-number", "42", ""},
+		{"semver", "", `-image-tag "semver": use full-sha, short-sha or build-number`},
+	} {
+		got, err := b.imageTag(c.format)
+		if got != c.want || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%q: %q, %v; want %q, %q", c.format, got, err, c.want, c.err)
+		}
 	}
 }
