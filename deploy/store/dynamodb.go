@@ -186,39 +186,24 @@ func (d *DynamoDB) Write(ctx context.Context, r *deploy.Record) error {
 
 // Unfinished implements deploy.Journal: a Scan of the table for unfinished releases.
 func (d *DynamoDB) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
-	var out []*deploy.Record
-	p := dynamodb.NewScanPaginator(d.client, &dynamodb.ScanInput{TableName: aws.String(d.table), ConsistentRead: aws.Bool(true),
-		FilterExpression:          aws.String("begins_with(#pk, :release) AND done = :no"),
-		ExpressionAttributeNames:  map[string]string{"#pk": d.keyAttr},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":release": str("release#"), ":no": &types.AttributeValueMemberBOOL{Value: false}}})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, d.wrap("read the journal", err)
-		}
-		for _, item := range page.Items {
-			v, ok := item["record"].(*types.AttributeValueMemberS)
-			if !ok {
-				continue
-			}
-			r, err := decodeRecord([]byte(v.Value))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, r)
-		}
-	}
+	out, err := d.scan(ctx, false)
 	sortRecords(out)
-	return out, nil
+	return out, err
 }
 
 // Finished implements deploy.History: a Scan of the table for finished releases.
 func (d *DynamoDB) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
+	out, err := d.scan(ctx, true)
+	return latest(out, n), err
+}
+
+// scan reads the records of the releases whose done attribute is done.
+func (d *DynamoDB) scan(ctx context.Context, done bool) ([]*deploy.Record, error) {
 	var out []*deploy.Record
 	p := dynamodb.NewScanPaginator(d.client, &dynamodb.ScanInput{TableName: aws.String(d.table), ConsistentRead: aws.Bool(true),
-		FilterExpression:          aws.String("begins_with(#pk, :release) AND done = :yes"),
+		FilterExpression:          aws.String("begins_with(#pk, :release) AND done = :done"),
 		ExpressionAttributeNames:  map[string]string{"#pk": d.keyAttr},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":release": str("release#"), ":yes": &types.AttributeValueMemberBOOL{Value: true}}})
+		ExpressionAttributeValues: map[string]types.AttributeValue{":release": str("release#"), ":done": &types.AttributeValueMemberBOOL{Value: done}}})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -236,7 +221,7 @@ func (d *DynamoDB) Finished(ctx context.Context, n int) ([]*deploy.Record, error
 			out = append(out, r)
 		}
 	}
-	return latest(out, n), nil
+	return out, nil
 }
 
 var (

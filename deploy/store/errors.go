@@ -49,15 +49,6 @@ func latest(rs []*deploy.Record, n int) []*deploy.Record {
 	return rs
 }
 
-// appendUnfinished appends the record in b to out if it is unfinished.
-func appendUnfinished(out []*deploy.Record, b []byte) ([]*deploy.Record, error) {
-	r, err := decodeRecord(b)
-	if err != nil || r.Done {
-		return out, err
-	}
-	return append(out, r), nil
-}
-
 // decodeRecord reads a journal record, checking its version.
 func decodeRecord(b []byte) (*deploy.Record, error) {
 	if b == nil {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/stevedore-dev/stevedore/deploy"
@@ -66,33 +67,20 @@ func (f *File) Write(ctx context.Context, r *deploy.Record) error {
 
 // Unfinished implements deploy.Journal.
 func (f *File) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
-	entries, err := os.ReadDir(f.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, deploy.Wrap(deploy.ErrUnavailable, "", "read the journal", err, "")
-	}
-	var out []*deploy.Record
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(f.dir, e.Name()))
-		if err != nil {
-			return nil, deploy.Wrap(deploy.ErrUnavailable, "", "read the journal", err, "")
-		}
-		if out, err = appendUnfinished(out, b); err != nil {
-			return nil, err
-		}
-	}
+	out, err := readRecords(f.dir)
+	out = slices.DeleteFunc(out, func(r *deploy.Record) bool { return r.Done }) // finished ones live in finished/
 	sortRecords(out)
-	return out, nil
+	return out, err
 }
 
 // Finished implements deploy.History: the records in the directory's finished/.
 func (f *File) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
-	dir := filepath.Join(f.dir, "finished")
+	out, err := readRecords(filepath.Join(f.dir, "finished"))
+	return latest(out, n), err
+}
+
+// readRecords reads the records in dir (none when it does not exist).
+func readRecords(dir string) ([]*deploy.Record, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -115,7 +103,9 @@ func (f *File) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
 		}
 		out = append(out, r)
 	}
-	return latest(out, n), nil
+	return out, nil
 }
+
+var _ deploy.Journal = (*File)(nil)
 
 var _ deploy.History = (*File)(nil)

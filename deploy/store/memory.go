@@ -104,24 +104,19 @@ func (m *Memory) Write(ctx context.Context, r *deploy.Record) error {
 
 // Unfinished implements deploy.Journal.
 func (m *Memory) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*deploy.Record
-	for _, id := range m.order {
-		r, err := decodeRecord(m.records[id])
-		if err != nil {
-			return nil, err
-		}
-		if !r.Done {
-			out = append(out, r)
-		}
-	}
+	out, err := m.withDone(false)
 	sortRecords(out)
-	return out, nil
+	return out, err
 }
 
 // Finished implements deploy.History.
 func (m *Memory) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
+	out, err := m.withDone(true)
+	return latest(out, n), err
+}
+
+// withDone returns the records whose Done is done.
+func (m *Memory) withDone(done bool) ([]*deploy.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*deploy.Record
@@ -130,11 +125,11 @@ func (m *Memory) Finished(ctx context.Context, n int) ([]*deploy.Record, error) 
 		if err != nil {
 			return nil, err
 		}
-		if r.Done {
+		if r.Done == done {
 			out = append(out, r)
 		}
 	}
-	return latest(out, n), nil
+	return out, nil
 }
 
 // Record returns the release's record as last written, or nil.

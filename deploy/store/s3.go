@@ -239,29 +239,19 @@ func (s *S3) Write(ctx context.Context, r *deploy.Record) error {
 // Unfinished implements deploy.Journal: one ListObjectsV2 page per 1,000 releases, and a
 // GetObject per unfinished release.
 func (s *S3) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
+	objs, err := s.list(ctx, "releases/")
+	if err != nil {
+		return nil, err
+	}
 	var out []*deploy.Record
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + "releases/")})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, s.wrap("list the journal", err)
-		}
-		for _, o := range page.Contents {
-			got, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: o.Key})
-			if err != nil {
-				if code(err) == "NoSuchKey" {
-					continue // finished meanwhile
-				}
-				return nil, s.wrap("read the journal", err)
-			}
-			b, err := io.ReadAll(got.Body)
-			got.Body.Close()
-			if err != nil {
-				return nil, s.wrap("read the journal", err)
-			}
-			if out, err = appendUnfinished(out, b); err != nil {
-				return nil, err
-			}
+	for _, o := range objs {
+		r, err := s.readRecord(ctx, o.Key)
+		switch {
+		case code(err) == "NoSuchKey": // finished meanwhile
+		case err != nil:
+			return nil, err
+		case !r.Done:
+			out = append(out, r)
 		}
 	}
 	sortRecords(out)
@@ -271,14 +261,9 @@ func (s *S3) Unfinished(ctx context.Context) ([]*deploy.Record, error) {
 // Finished implements deploy.History: a ListObjectsV2 page per 1,000 finished releases,
 // and a GetObject for each of the n most recently written.
 func (s *S3) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
-	var objs []s3types.Object
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + "finished/")})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, s.wrap("list the journal", err)
-		}
-		objs = append(objs, page.Contents...)
+	objs, err := s.list(ctx, "finished/")
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(objs, func(a, b s3types.Object) int { return aws.ToTime(b.LastModified).Compare(aws.ToTime(a.LastModified)) })
 	if len(objs) > n { // the n latest, and any written in the same second as the last of them
@@ -290,22 +275,44 @@ func (s *S3) Finished(ctx context.Context, n int) ([]*deploy.Record, error) {
 	}
 	var out []*deploy.Record
 	for _, o := range objs {
-		got, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: o.Key})
-		if err != nil {
-			return nil, s.wrap("read the journal", err)
-		}
-		b, err := io.ReadAll(got.Body)
-		got.Body.Close()
-		if err != nil {
-			return nil, s.wrap("read the journal", err)
-		}
-		r, err := decodeRecord(b)
+		r, err := s.readRecord(ctx, o.Key)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, r)
 	}
 	return latest(out, n), nil
+}
+
+// list lists the journal's objects under dir.
+func (s *S3) list(ctx context.Context, dir string) ([]s3types.Object, error) {
+	var objs []s3types.Object
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix + dir)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, s.wrap("list the journal", err)
+		}
+		objs = append(objs, page.Contents...)
+	}
+	return objs, nil
+}
+
+// readRecord reads the record at key; a missing one's error keeps S3's NoSuchKey code.
+func (s *S3) readRecord(ctx context.Context, key *string) (*deploy.Record, error) {
+	got, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: key})
+	if err != nil {
+		if code(err) == "NoSuchKey" {
+			return nil, err
+		}
+		return nil, s.wrap("read the journal", err)
+	}
+	b, err := io.ReadAll(got.Body)
+	got.Body.Close()
+	if err != nil {
+		return nil, s.wrap("read the journal", err)
+	}
+	return decodeRecord(b)
 }
 
 var (
