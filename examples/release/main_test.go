@@ -399,3 +399,18 @@ func TestRollbackFromTheTargetsHistory(t *testing.T) {
 		t.Errorf("shop:3 runs %s, want shop:1's %s", img, repo+":v1")
 	}
 }
+
+// A release whose rollback fails leaves a target changed: exit 3, the error saying which.
+func TestRollbackFailedExits3(t *testing.T) {
+	e := newEstate(t)
+	e.failFleet.Store(true)
+	t.Setenv("CODEBUILD_RESOLVED_SOURCE_VERSION", "v2")
+	noRollback := strings.Replace(threeKinds, `, "rollbackCommands": ["install \"$STEVEDORE_VERSION\""]`, ``, 1)
+	if noRollback == threeKinds {
+		t.Fatal("the release file did not change")
+	}
+	code, out, errOut := release(t, "deploy", "-f", writeFile(t, noRollback))
+	if code != 3 || !strings.Contains(errOut, "no RollbackCommands were given") || !strings.Contains(out, "partial") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
