@@ -84,7 +84,7 @@ type row struct {
 func (v *live) event(e deploy.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if e.Target == "" || e.Phase == deploy.PhaseGate && e.Target == "" {
+	if e.Target == "" { // the release's own: a gate's progress
 		if e.Phase == deploy.PhaseGate {
 			v.gate = e.Message
 		}
