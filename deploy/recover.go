@@ -117,6 +117,7 @@ func recoverOne(ctx context.Context, j Journal, rec *Record, byName map[string]T
 	d.desc = "recovery of release " + rec.ID
 	if undoing != nil {
 		d.desc = "undo of release " + undoing.ID
+		d.o.ReleaseID = rec.ID // "undo-...": what its leases and events name
 	}
 	d.jr = &journaler{j: j, rec: *rec}
 	defer d.countCalls()

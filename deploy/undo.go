@@ -14,7 +14,7 @@ type UndoOptions struct {
 	Concurrency int
 	// RollbackTimeout bounds the rollback; 0 means DefaultRollbackTimeout.
 	RollbackTimeout time.Duration
-	// Lock, when set, leases the targets first (the lease holder's name starts "undo-").
+	// Lock, when set, leases the targets first, as release "undo-<id>".
 	Lock *LockOptions
 	// Search is how many of the latest finished releases to look through; 0 means 50.
 	Search int
