@@ -1,8 +1,10 @@
 package deploy_test
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -84,6 +86,36 @@ func TestUndoNeedsEveryTarget(t *testing.T) {
 		}
 		if w.Image("api") != "repo/app:v2" {
 			t.Errorf("api runs %s", w.Image("api"))
+		}
+	})
+}
+
+// holders records who takes leases.
+type holders struct {
+	*store.Memory
+	mu  sync.Mutex
+	ids []string
+}
+
+func (h *holders) Lock(ctx context.Context, key string, who deploy.Holder) (deploy.Lease, error) {
+	h.mu.Lock()
+	h.ids = append(h.ids, who.ID)
+	h.mu.Unlock()
+	return h.Memory.Lock(ctx, key, who)
+}
+
+// With a lock, Undo leases every target as release undo-<id> before it changes anything.
+func TestUndoLeasesItsTargets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := deploytest.NewMemory("repo/app:v1", journalServices...)
+		j := &holders{Memory: store.NewMemory()}
+		_, _ = deploy.RunStages(t.Context(), deploy.Release{Version: "v2", Images: map[string]string{"": "repo/app:v2"}}, journalStages(w), &deploy.Options{Journal: j})
+		res, err := deploy.Undo(t.Context(), j, journalTargets(w), &deploy.UndoOptions{Lock: &deploy.LockOptions{Locker: j}})
+		if err != nil || res.Outcome() != deploy.OutcomeRolledBack {
+			t.Fatalf("undo: %v", err)
+		}
+		if len(j.ids) != 3 || !strings.HasPrefix(j.ids[0], "undo-") || j.ids[0] != j.ids[2] {
+			t.Errorf("leases taken by %v; want the three by one undo-<id>", j.ids)
 		}
 	})
 }
