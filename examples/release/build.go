@@ -29,7 +29,6 @@ import (
 
 // built is a release file made into what deploy runs.
 type built struct {
-	file    *File
 	release deploy.Release // the version; each target adds its own parts
 	stages  []deploy.Stage
 	targets []*entry       // every target, in file order
@@ -82,7 +81,7 @@ func newClients(cfg aws.Config) *clients {
 // build makes the file's stages, store and options. Targets are built but nothing is read
 // from them yet.
 func build(ctx context.Context, f *File, c *clients, poll time.Duration) (*built, error) {
-	b := &built{file: f, release: deploy.Release{Version: f.Version}}
+	b := &built{release: deploy.Release{Version: f.Version}}
 	for i, st := range f.Stages {
 		stage := deploy.Stage{Name: st.Name}
 		for j, spec := range st.Targets {
@@ -301,5 +300,3 @@ type restorablePartsTarget struct {
 	*partsTarget
 	deploy.Restorer
 }
-
-func (t *restorablePartsTarget) Name() string { return t.partsTarget.Name() }

@@ -89,7 +89,6 @@ var commands = []command{
 
 // app is what every subcommand works with.
 type app struct {
-	file    *File
 	built   *built
 	clients *clients
 	build   buildInfo
@@ -169,7 +168,6 @@ func (a *app) load(ctx context.Context, path, tagFormat string, poll time.Durati
 	if f.Region != "" {
 		cfg.Region = f.Region
 	}
-	a.file = f
 	if a.clients == nil {
 		a.clients = newClients(cfg)
 	}

@@ -264,22 +264,25 @@ func TestUsage(t *testing.T) {
 
 // Whether progress is plain lines or a live view, one rule per row.
 func TestPlainOutput(t *testing.T) {
-	var buf bytes.Buffer
 	for _, c := range []struct {
-		name  string
-		plain bool
-		env   map[string]string
-		want  bool
+		name            string
+		terminal, asked bool
+		env             map[string]string
+		want            bool
 	}{
-		{"not a terminal", false, nil, true},
-		{"-plain", true, nil, true},
-		{"CI set", false, map[string]string{"CI": "true"}, true},
-		{"NO_COLOR set", false, map[string]string{"NO_COLOR": "1"}, true},
-		{"in CodeBuild", false, map[string]string{"CODEBUILD_BUILD_ID": "b:1"}, true},
+		{"a terminal", true, false, nil, false},
+		{"not a terminal", false, false, nil, true},
+		{"-plain", true, true, nil, true},
+		{"CI set", true, false, map[string]string{"CI": "true"}, true},
+		{"NO_COLOR set", true, false, map[string]string{"NO_COLOR": "1"}, true},
+		{"in CodeBuild", true, false, map[string]string{"CODEBUILD_BUILD_ID": "b:1"}, true},
 	} {
-		if got := plainOutput(&buf, c.plain, func(k string) string { return c.env[k] }); got != c.want {
+		if got := plain(c.terminal, c.asked, func(k string) string { return c.env[k] }); got != c.want {
 			t.Errorf("%s: plain %v, want %v", c.name, got, c.want)
 		}
+	}
+	if !plainOutput(&bytes.Buffer{}, false, func(string) string { return "" }) {
+		t.Error("a buffer is not a terminal")
 	}
 }
 

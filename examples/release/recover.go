@@ -55,7 +55,7 @@ func (a *app) recover(ctx context.Context, policy deploy.RecoverPolicy, staleAft
 			fmt.Fprintf(a.stderr, "recovered release %s (%s) a killed run left: %s\n", r.Record.ID, r.Record.Release, r.Result.Outcome())
 		}
 	}
-	if len(found) == 0 && a.built.store != nil {
+	if len(found) == 0 {
 		fmt.Fprintln(a.stderr, "no unfinished release of these targets in the journal")
 	}
 	return failed

@@ -21,14 +21,16 @@ type view interface {
 	done()
 }
 
-// plainOutput decides between the two: plain unless w is a terminal and neither CI nor
-// NO_COLOR is set.
-func plainOutput(w io.Writer, plain bool, getenv func(string) string) bool {
-	if plain || getenv("CI") != "" || getenv("NO_COLOR") != "" || getenv("CODEBUILD_BUILD_ID") != "" {
-		return true
-	}
+// plainOutput decides between the two for w (see plain).
+func plainOutput(w io.Writer, asked bool, getenv func(string) string) bool {
 	f, ok := w.(*os.File)
-	return !ok || !term.IsTerminal(int(f.Fd()))
+	return plain(ok && term.IsTerminal(int(f.Fd())), asked, getenv)
+}
+
+// plain says whether progress is plain lines: unless it goes to a terminal, and it is not
+// asked for (-plain), and neither CI, NO_COLOR nor CodeBuild's build ID is set.
+func plain(terminal, asked bool, getenv func(string) string) bool {
+	return !terminal || asked || getenv("CI") != "" || getenv("NO_COLOR") != "" || getenv("CODEBUILD_BUILD_ID") != ""
 }
 
 func newView(w io.Writer, plain bool, stages []string) view {
