@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/stevedore-dev/stevedore/deploy"
 )
@@ -43,3 +44,5 @@ func planCommand(fs *flag.FlagSet) func(context.Context, *app) error {
 		return nil
 	}
 }
+
+func splitLines(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"strings"
 
 	"github.com/stevedore-dev/stevedore/targets/ecs"
 	"github.com/stevedore-dev/stevedore/targets/eks"
@@ -41,5 +40,3 @@ func renderCommand(fs *flag.FlagSet) func(context.Context, *app) error {
 		return nil
 	}
 }
-
-func splitLines(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") }
